@@ -1,0 +1,19 @@
+"""tb-cnnviz: a PyTorch training callback and a TensorBoard plugin that show what CNN layers learn."""
+
+from setuptools import setup
+
+setup(
+    name="tb-cnnviz",
+    version="0.1.0",
+    description="See what each layer of a CNN learns during training, in a TensorBoard tab",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    # The tab's files live in frontend/ at the top of the repository and install as tb_cnnviz/frontend.
+    packages=["tb_cnnviz", "tb_cnnviz.methods", "tb_cnnviz.frontend"],
+    package_dir={"tb_cnnviz.frontend": "frontend"},
+    package_data={"tb_cnnviz.frontend": ["*.js", "*.css"]},
+    install_requires=["torch", "torchvision", "tensorboard>=2.12", "numpy", "pillow", "protobuf", "tqdm"],
+    extras_require={"test": ["pytest", "playwright"]},
+    entry_points={"tensorboard_plugins": ["cnnviz = tb_cnnviz.plugin:CNNVizLoader"]},
+)

@@ -1,0 +1,28 @@
+"""tb-cnnviz: see what each layer of a convolutional network learns, step by step, in TensorBoard.
+
+The public names load lazily: TensorBoard imports `tb_cnnviz.plugin` on machines without torch,
+and importing this package must not pull torch in.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_PUBLIC = {
+    "CNNVizCallback": "tb_cnnviz.callback",
+    "CNNVizWarning": "tb_cnnviz.callback",
+    "feature_maps": "tb_cnnviz.methods.capture",
+    "resolve_layers": "tb_cnnviz.methods.layers",
+}
+
+__all__ = list(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'tb_cnnviz' has no attribute {name!r}")
+    return getattr(importlib.import_module(_PUBLIC[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

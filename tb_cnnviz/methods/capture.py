@@ -1,0 +1,56 @@
+"""Feature maps: the outputs of chosen layers, captured with forward hooks."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tb_cnnviz.methods.layers import LayerSpec, resolve_layers, unwrap_model
+from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
+
+
+class _AllLayersCaptured(Exception):
+    """Raised from a hook to stop the forward pass once nothing after it is needed."""
+
+
+def feature_maps(model: nn.Module, images: torch.Tensor, layers: LayerSpec = None) -> dict[str, torch.Tensor]:
+    """Outputs of `layers` for `images`, as a plain eval-mode forward computes them.
+
+    The forward pass stops as soon as every requested layer has run, so later layers cost nothing.
+    A module called several times (weight sharing) yields its first output. Runs under no_grad in
+    eval mode; modes and hooks are restored even when the forward raises. Results stay on the
+    model's device, detached.
+    """
+    selected = resolve_layers(model, layers)
+    network = unwrap_model(model)
+    inputs = images.to(device=model_device(network), dtype=model_dtype(network))
+    captured: dict[str, torch.Tensor] = {}
+
+    def hook_for(name: str):
+        def keep_output(module: nn.Module, args: tuple, output) -> None:
+            if name in captured:
+                return
+            if not isinstance(output, torch.Tensor):
+                raise ValueError(
+                    f"layer {name!r} ({type(module).__name__}) returns {type(output).__name__}, "
+                    "not a tensor; choose a layer whose output is a feature map"
+                )
+            captured[name] = output.detach()
+            if len(captured) == len(selected):
+                raise _AllLayersCaptured
+
+        return keep_output
+
+    handles = [module.register_forward_hook(hook_for(name)) for name, module in selected.items()]
+    try:
+        with evaluation_mode(network), torch.no_grad():
+            network(inputs)
+    except _AllLayersCaptured:
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    missing = [name for name in selected if name not in captured]
+    if missing:
+        raise ValueError(f"layers {missing} were never called by {type(network).__name__}.forward")
+    return {name: captured[name] for name in selected}

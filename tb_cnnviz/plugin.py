@@ -1,0 +1,204 @@
+"""The TensorBoard side: a loader, JSON and PNG routes over the data provider, and the tab's files.
+
+No torch here (TensorBoard must start on machines without it) and no multiplexer: everything is
+read through `context.data_provider`, which serves both `--load_fast` loaders.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from pathlib import Path
+
+from tensorboard import errors, plugin_util
+from tensorboard.backend import http_util
+from tensorboard.data import provider
+from tensorboard.plugins import base_plugin
+from tensorboard.util import tb_logging
+from werkzeug import wrappers
+
+from tb_cnnviz import metadata
+
+logger = tb_logging.get_logger()
+
+KEEP_EVERY_STEP = 0  # --samples_per_plugin value meaning "no reservoir sampling"
+_ALL_STEPS = 1 << 30  # read-time stand-in for "every step": downsample=0 returns nothing
+_IMAGE_CACHE_SECONDS = 600
+_STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+
+
+class CNNVizLoader(base_plugin.TBLoader):
+    """Makes every logged step visible by default; a user's --samples_per_plugin cnnviz=N wins."""
+
+    def fix_flags(self, flags) -> None:
+        flags.samples_per_plugin.setdefault(metadata.PLUGIN_NAME, KEEP_EVERY_STEP)
+
+    def load(self, context: base_plugin.TBContext) -> CNNVizPlugin:
+        return CNNVizPlugin(context)
+
+
+class CNNVizPlugin(base_plugin.TBPlugin):
+    """Serves the CNN Viz tab and the feature maps, probes and statistics it shows."""
+
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context: base_plugin.TBContext) -> None:
+        self._data_provider = context.data_provider
+        samples = (context.sampling_hints or {}).get(metadata.PLUGIN_NAME, KEEP_EVERY_STEP)
+        self._downsample = samples if samples > 0 else _ALL_STEPS
+        self._frontend = _frontend_dir()
+
+    def get_plugin_apps(self) -> dict:
+        return {
+            "/runs": self._serve_runs,
+            "/steps": self._serve_steps,
+            "/info": self._serve_info,
+            "/image": self._serve_image,
+            "/static/*": self._serve_static,
+        }
+
+    def is_active(self) -> bool:
+        # Only consulted when the data provider found no cnnviz data; nothing more to check.
+        return False
+
+    def frontend_metadata(self) -> base_plugin.FrontendMetadata:
+        return base_plugin.FrontendMetadata(es_module_path="/static/index.js", tab_name="CNN Viz")
+
+    @wrappers.Request.application
+    def _serve_runs(self, request: wrappers.Request) -> wrappers.Response:
+        ctx, experiment = _context(request)
+        listing = self._data_provider.list_blob_sequences(
+            ctx, experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME
+        )
+        runs = [_describe_run(run, tags) for run, tags in sorted(listing.items())]
+        return _json(request, {"runs": runs})
+
+    @wrappers.Request.application
+    def _serve_steps(self, request: wrappers.Request) -> wrappers.Response:
+        series = self._series(request)
+        return _json(
+            request,
+            {"steps": [datum.step for datum in series], "wall_times": [datum.wall_time for datum in series]},
+        )
+
+    @wrappers.Request.application
+    def _serve_info(self, request: wrappers.Request) -> wrappers.Response:
+        blobs = self._blobs_at_step(request)
+        return http_util.Respond(
+            request, self._read(request, blobs[0]), "application/json", expires=_IMAGE_CACHE_SECONDS
+        )
+
+    @wrappers.Request.application
+    def _serve_image(self, request: wrappers.Request) -> wrappers.Response:
+        blobs = self._blobs_at_step(request)
+        index = _int_arg(request, "index")
+        if not 1 <= index < len(blobs):
+            raise errors.NotFoundError(f"index {index} is out of range: this step has images 1..{len(blobs) - 1}")
+        return http_util.Respond(request, self._read(request, blobs[index]), "image/png", expires=_IMAGE_CACHE_SECONDS)
+
+    @wrappers.Request.application
+    def _serve_static(self, request: wrappers.Request) -> wrappers.Response:
+        name = request.path.rsplit("/static/", 1)[-1]
+        # Only plain file names of the frontend folder: no "..", no subfolders, no absolute paths.
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise errors.NotFoundError(f"no frontend file {name!r}")
+        file = self._frontend / name
+        if not file.is_file():
+            raise errors.NotFoundError(f"no frontend file {name!r}")
+        suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
+        content_type = _STATIC_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return http_util.Respond(request, file.read_bytes(), content_type)
+
+    def _series(self, request: wrappers.Request) -> list:
+        ctx, experiment = _context(request)
+        run, tag = _str_arg(request, "run"), _str_arg(request, "tag")
+        data = self._data_provider.read_blob_sequences(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=self._downsample,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
+        )
+        series = data.get(run, {}).get(tag)
+        if series is None:
+            raise errors.NotFoundError(f"no CNN Viz data for run {run!r}, tag {tag!r}")
+        return sorted(series, key=lambda datum: datum.step)
+
+    def _blobs_at_step(self, request: wrappers.Request) -> tuple:
+        step = _int_arg(request, "step")
+        series = self._series(request)
+        for datum in series:
+            if datum.step == step:
+                return datum.values
+        steps = [datum.step for datum in series]
+        raise errors.NotFoundError(
+            f"step {step} is not logged; logged steps: {steps[:20]}{' ...' if len(steps) > 20 else ''}"
+        )
+
+    def _read(self, request: wrappers.Request, blob: provider.BlobReference) -> bytes:
+        ctx, _ = _context(request)
+        return self._data_provider.read_blob(ctx, blob_key=blob.blob_key)
+
+
+def _frontend_dir() -> Path:
+    """The tab's files: installed beside this module, or the checkout's frontend/ (editable install)."""
+    package = Path(__file__).resolve().parent
+    installed, checkout = package / "frontend", package.parent / "frontend"
+    return installed if installed.is_dir() else checkout
+
+
+def _describe_run(run: str, tags: dict) -> dict:
+    """One run's probes and layers (model order) from the metadata of its time series."""
+    probes, layers = None, {}
+    for tag, series in tags.items():
+        try:
+            content = metadata.parse_plugin_content(series.plugin_content)
+        except ValueError as error:
+            logger.warning("cnnviz: skipping run %r tag %r: %s", run, tag, error)
+            continue
+        if content["kind"] == metadata.PROBES_KIND:
+            probes = {
+                "tag": tag,
+                "step": series.max_step,
+                "count": content.get("count"),
+                "labels": content.get("labels"),
+            }
+            continue
+        name = content.get("layer")
+        layer = layers.setdefault(
+            name,
+            {
+                "name": name,
+                "index": content.get("layer_index", 0),
+                "type": content.get("layer_type"),
+                "shape": content.get("shape"),
+                "kinds": {},
+            },
+        )
+        layer["kinds"][content["kind"]] = tag
+    ordered = sorted(layers.values(), key=lambda layer: (layer["index"], str(layer["name"])))
+    return {"run": run, "probes": probes, "layers": ordered}
+
+
+def _context(request: wrappers.Request) -> tuple:
+    """(request context, experiment id) that every data-provider call takes."""
+    return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
+
+
+def _str_arg(request: wrappers.Request, name: str) -> str:
+    value = request.args.get(name)
+    if value is None:
+        raise errors.InvalidArgumentError(f"missing query parameter {name!r}")
+    return value
+
+
+def _int_arg(request: wrappers.Request, name: str) -> int:
+    value = _str_arg(request, name)
+    try:
+        return int(value)
+    except ValueError:
+        raise errors.InvalidArgumentError(f"query parameter {name!r} must be an integer, got {value!r}") from None
+
+
+def _json(request: wrappers.Request, payload: dict) -> wrappers.Response:
+    return http_util.Respond(request, json.dumps(payload), "application/json")

@@ -1,0 +1,161 @@
+"""Tensors -> what the tab shows: uint8 tiles packed into atlases, PNG bytes, info dicts.
+
+One atlas per (layer, probe, step) holds every shown channel, so the browser makes one request
+and crops tiles itself. Each tile is stretched to its own 0..255 range; the float range it came
+from travels in the info dict, so the browser can also show a layer-wide normalization.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from tb_cnnviz import metadata
+
+
+def grid_shape(count: int) -> tuple[int, int]:
+    """(rows, cols) of a near-square grid holding `count` tiles."""
+    cols = max(1, math.ceil(math.sqrt(count)))
+    return math.ceil(count / cols), cols
+
+
+def fit_tiles(maps: torch.Tensor, max_tile_size: int) -> torch.Tensor:
+    """Average-pool (N, K, H, W) maps down so neither side exceeds `max_tile_size`."""
+    height, width = maps.shape[-2:]
+    scale = max_tile_size / max(height, width)
+    if scale >= 1:
+        return maps
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    return F.adaptive_avg_pool2d(maps, size)
+
+
+def quantize(tiles: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Stretch each (N, K) tile of float values to uint8; returns (pixels, ranges (N, K, 2)).
+
+    Non-finite values are drawn as the tile's minimum; a constant tile is drawn black.
+    """
+    values = tiles.detach().float().cpu()
+    finite = torch.isfinite(values)
+    flat = values.flatten(2)
+    big = torch.finfo(torch.float32).max
+    low = torch.where(finite.flatten(2), flat, torch.full_like(flat, big)).amin(dim=2)
+    high = torch.where(finite.flatten(2), flat, torch.full_like(flat, -big)).amax(dim=2)
+    empty = low > high
+    low[empty], high[empty] = 0.0, 0.0
+    span = (high - low).clamp_min(1e-12)[..., None, None]
+    scaled = ((values - low[..., None, None]) / span * 255).nan_to_num(0.0, posinf=0.0, neginf=0.0)
+    pixels = scaled.round().clamp(0, 255).to(torch.uint8).numpy()
+    return pixels, torch.stack([low, high], dim=-1).numpy()
+
+
+def pack_atlas(tiles: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """(K, h, w) uint8 tiles -> one (rows*h, cols*w) image, row-major, empty cells black."""
+    count, height, width = tiles.shape
+    rows, cols = grid
+    atlas = np.zeros((rows * height, cols * width), dtype=np.uint8)
+    for index in range(count):
+        row, col = divmod(index, cols)
+        atlas[row * height : (row + 1) * height, col * width : (col + 1) * width] = tiles[index]
+    return atlas
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """Encode an (H, W) grey or (H, W, 3) RGB uint8 array as PNG."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def channel_statistics(maps: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per (probe, channel) mean, max and dead fraction (share of activations <= 0) at full size.
+
+    Non-finite activations are left out of all three; `nonfinite` counts them.
+    """
+    values = maps.detach().float().flatten(2)
+    finite = torch.isfinite(values)
+    count = finite.sum(dim=2).clamp_min(1)
+    zeros = torch.zeros_like(values)
+    mean = torch.where(finite, values, zeros).sum(dim=2) / count
+    peak = torch.where(finite, values, torch.full_like(values, -torch.inf)).amax(dim=2)
+    dead = (finite & (values <= 0)).sum(dim=2) / count
+    return {
+        "mean": mean.cpu().numpy(),
+        "max": peak.cpu().numpy(),
+        "dead": dead.cpu().numpy(),
+        "nonfinite": (~finite).sum(dim=2).cpu().numpy(),
+    }
+
+
+def _rounded(array: np.ndarray) -> list:
+    """Nested lists of floats with 5 significant digits; non-finite values become None (valid JSON)."""
+    if array.ndim == 0:
+        value = float(array)
+        return float(f"{value:.5g}") if math.isfinite(value) else None
+    return [_rounded(item) for item in array]
+
+
+def render_feature_maps(
+    layer: str, maps: torch.Tensor, channels: list[int], max_tile_size: int
+) -> tuple[dict, list[bytes]]:
+    """Info dict and one PNG atlas per probe for a layer's (N, C, H, W) output."""
+    shown = maps[:, channels]
+    stats = channel_statistics(shown)
+    pixels, ranges = quantize(fit_tiles(shown.float(), max_tile_size))
+    grid = grid_shape(len(channels))
+    info = {
+        "version": metadata.VERSION,
+        "kind": metadata.FEATURE_MAPS,
+        "layer": layer,
+        "shape": list(maps.shape[1:]),
+        "channels": list(channels),
+        "tile": list(pixels.shape[-2:]),
+        "grid": list(grid),
+        "probes": len(maps),
+        "tile_range": _rounded(ranges),
+        "stats": {key: _rounded(stats[key]) for key in ("mean", "max", "dead")},
+    }
+    nonfinite = stats["nonfinite"]
+    if nonfinite.any():
+        info["nonfinite"] = nonfinite.tolist()
+    return info, [png_bytes(pack_atlas(probe, grid)) for probe in pixels]
+
+
+def display_images(images: torch.Tensor, mean=None, std=None) -> np.ndarray:
+    """Model inputs (N, C, H, W) -> uint8 pictures (N, H, W) or (N, H, W, 3) for people.
+
+    With the model's normalization `mean`/`std` the inputs are undone exactly; without it each image
+    is stretched to its own range. Channel counts other than 1 and 3 show their first channel.
+    """
+    values = images.detach().float().cpu()
+    channels = values.shape[1]
+    if mean is not None or std is not None:
+        shape = (1, channels, 1, 1)
+        mean_t = torch.as_tensor(0.0 if mean is None else mean, dtype=torch.float32).reshape(-1)
+        std_t = torch.as_tensor(1.0 if std is None else std, dtype=torch.float32).reshape(-1)
+        values = values * std_t.expand(channels).reshape(shape) + mean_t.expand(channels).reshape(shape)
+        values = values.clamp(0, 1)
+    else:
+        low = values.amin(dim=(1, 2, 3), keepdim=True)
+        high = values.amax(dim=(1, 2, 3), keepdim=True)
+        values = (values - low) / (high - low).clamp_min(1e-12)
+    pixels = (values * 255).round().to(torch.uint8)
+    if channels == 3:
+        return pixels.permute(0, 2, 3, 1).numpy()
+    return pixels[:, 0].numpy()
+
+
+def render_probes(images: torch.Tensor, labels: list[str] | None, mean=None, std=None) -> tuple[dict, list[bytes]]:
+    """Info dict and one PNG per probe image, in display space."""
+    info = {
+        "version": metadata.VERSION,
+        "kind": metadata.PROBES_KIND,
+        "count": len(images),
+        "shape": list(images.shape[1:]),
+        "labels": list(labels) if labels is not None else None,
+    }
+    return info, [png_bytes(picture) for picture in display_images(images, mean, std)]
