@@ -78,9 +78,8 @@ def channel_statistics(maps: torch.Tensor) -> dict[str, np.ndarray]:
     """
     values = maps.detach().float().flatten(2)
     finite = torch.isfinite(values)
-    count = finite.sum(dim=2).clamp_min(1)
-    zeros = torch.zeros_like(values)
-    mean = torch.where(finite, values, zeros).sum(dim=2) / count
+    count = finite.sum(dim=2).float()  # 0 where nothing is finite: the statistics become NaN -> null
+    mean = torch.where(finite, values, torch.zeros_like(values)).sum(dim=2) / count
     peak = torch.where(finite, values, torch.full_like(values, -torch.inf)).amax(dim=2)
     dead = (finite & (values <= 0)).sum(dim=2) / count
     return {

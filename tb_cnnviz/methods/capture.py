@@ -35,7 +35,8 @@ def feature_maps(model: nn.Module, images: torch.Tensor, layers: LayerSpec = Non
                     f"layer {name!r} ({type(module).__name__}) returns {type(output).__name__}, "
                     "not a tensor; choose a layer whose output is a feature map"
                 )
-            captured[name] = output.detach()
+            # A clone: an inplace op after this layer (nn.ReLU(inplace=True)) would overwrite the output.
+            captured[name] = output.detach().clone()
             if len(captured) == len(selected):
                 raise _AllLayersCaptured
 

@@ -1,0 +1,147 @@
+"""The plugin inside a real `tensorboard` process, with both data loaders, reading real event files."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import urllib.parse
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import fetch, fetch_json, poll, tensorboard_server, write_training_logdir
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYER_TAG = "0/feature_maps"
+
+
+def plugin_url(base: str, route: str, **params) -> str:
+    return f"{base}/data/plugin/cnnviz/{route}?{urllib.parse.urlencode(params)}"
+
+
+def served_steps(base: str, run: str = "run_a", tag: str = LAYER_TAG) -> list[int]:
+    return fetch_json(plugin_url(base, "steps", run=run, tag=tag))["steps"]
+
+
+@pytest.mark.parametrize("load_fast", ["true", "false"])
+def test_every_logged_step_is_served_by_both_loaders(logdir_30_steps, load_fast):
+    with tensorboard_server(logdir_30_steps, f"--load_fast={load_fast}") as base:
+        steps = poll(lambda: served_steps(base), lambda steps: len(steps) == 30)
+        assert steps == list(range(30))
+
+        runs = fetch_json(f"{base}/data/plugin/cnnviz/runs")["runs"]
+        assert [run["run"] for run in runs] == ["run_a"]
+        layers = runs[0]["layers"]
+        assert [(layer["name"], layer["shape"]) for layer in layers] == [("0", [8, 28, 28]), ("4", [16, 14, 14])]
+        assert runs[0]["probes"]["labels"] == ["probe 0", "probe 1", "probe 2"]
+
+        atlases = set()
+        for step in steps:
+            info = fetch_json(plugin_url(base, "info", run="run_a", tag=LAYER_TAG, step=step))
+            assert info["channels"] == list(range(8)) and info["probes"] == 3
+            status, headers, body = fetch(plugin_url(base, "image", run="run_a", tag=LAYER_TAG, step=step, index=1))
+            assert status == 200 and headers["Content-Type"] == "image/png"
+            rows, cols = info["grid"]
+            assert Image.open(io.BytesIO(body)).size == (cols * info["tile"][1], rows * info["tile"][0])
+            atlases.add(body)
+        assert len(atlases) == 30, "weights changed at every step, so every step's atlas differs"
+
+        probe = runs[0]["probes"]
+        status, _, body = fetch(plugin_url(base, "image", run="run_a", tag=probe["tag"], step=probe["step"], index=3))
+        assert status == 200 and Image.open(io.BytesIO(body)).size == (28, 28)
+
+
+@pytest.mark.parametrize("load_fast", ["true", "false"])
+def test_users_samples_per_plugin_wins(logdir_30_steps, load_fast):
+    with tensorboard_server(logdir_30_steps, f"--load_fast={load_fast}", "--samples_per_plugin=cnnviz=5") as base:
+        # Reservoir sampling keeps the last step and 4 others; wait until loading has finished.
+        steps = poll(lambda: served_steps(base), lambda steps: 29 in steps)
+        assert len(steps) == 5 and steps[-1] == 29
+
+
+def test_routes_work_under_path_prefix(logdir_30_steps):
+    with tensorboard_server(logdir_30_steps, path_prefix="/tb/prefix") as base:
+        listing = fetch_json(f"{base}/data/plugins_listing")["cnnviz"]
+        assert listing["tab_name"] == "CNN Viz"
+        module = listing["loading_mechanism"]["module_path"]
+        assert module == "/tb/prefix/data/plugin/cnnviz/static/index.js"
+        status, headers, body = fetch(f"http://{base.split('/')[2]}{module}")
+        assert status == 200 and headers["Content-Type"].startswith("text/javascript")
+        assert b"export function render" in body
+        assert served_steps(base)[:3] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("route", "params", "status", "message"),
+    [
+        ("steps", {"run": "run_a"}, 400, b"missing query parameter 'tag'"),
+        ("info", {"run": "run_a", "tag": LAYER_TAG, "step": "two"}, 400, b"must be an integer"),
+        ("info", {"run": "nope", "tag": LAYER_TAG, "step": 0}, 404, b"no CNN Viz data for run 'nope'"),
+        ("info", {"run": "run_a", "tag": LAYER_TAG, "step": 999}, 404, b"step 999 is not logged"),
+        ("image", {"run": "run_a", "tag": LAYER_TAG, "step": 0, "index": 0}, 404, b"out of range"),
+        ("image", {"run": "run_a", "tag": LAYER_TAG, "step": 0, "index": 4}, 404, b"out of range"),
+        ("static/..%2Fplugin.py", {}, 404, b"no frontend file"),
+        ("static/nothing.js", {}, 404, b"no frontend file"),
+    ],
+)
+def test_bad_parameters_answer_400_or_404_with_a_message(served_logdir, route, params, status, message):
+    got, headers, body = fetch(plugin_url(served_logdir, route, **params).rstrip("?"))
+    assert got == status and message in body
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.fixture(scope="module")
+def served_logdir(logdir_30_steps):
+    with tensorboard_server(logdir_30_steps) as base:
+        yield base
+
+
+def test_plugin_module_never_imports_torch():
+    code = "import sys, tb_cnnviz.plugin; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_built_wheel_carries_and_serves_the_frontend(tmp_path):
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            str(ROOT),
+            "-w",
+            str(tmp_path),
+        ],
+        check=True,
+    )
+    (wheel,) = tmp_path.glob("tb_cnnviz-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    frontend = sorted(name for name in names if name.startswith("tb_cnnviz/frontend/"))
+    assert "tb_cnnviz/frontend/index.js" in frontend and any(name.endswith(".css") for name in frontend)
+    entry_points = next(name for name in names if name.endswith("entry_points.txt"))
+    assert "cnnviz = tb_cnnviz.plugin:CNNVizLoader" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+    # Serve the tab from the installed wheel alone: PYTHONPATH puts it before this checkout's editable install.
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)], check=True
+    )
+    env = {"PYTHONPATH": str(target)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import tb_cnnviz.plugin as p; print(p.__file__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert where.stdout.startswith(str(target))
+    logdir = tmp_path / "logs"
+    write_training_logdir(logdir / "run", steps=1)
+    with tensorboard_server(logdir, env=env) as base:
+        status, _, body = fetch(f"{base}/data/plugin/cnnviz/static/index.js")
+        assert status == 200 and b"export function render" in body
