@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The test command: set everything up (chromium for the browser tests, Fashion-MNIST), then pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh chromium dataset-fashion-mnist
+exec .venv/bin/pytest "$@"
