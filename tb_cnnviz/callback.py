@@ -67,7 +67,11 @@ class CNNVizCallback:
         self._channel_spec = channels
         self._channels: dict[str, list[int]] = {}  # fixed at the first log
         self._owns_writer = writer is None
-        self.writer = writer if writer is not None else SummaryWriter(log_dir=log_dir)
+        # Under torch.distributed only rank 0 logs: other ranks open no file and run no forward.
+        self.is_logging_rank = _is_rank_zero()
+        self.writer = None
+        if self.is_logging_rank:
+            self.writer = writer if writer is not None else SummaryWriter(log_dir=log_dir)
         self._probes_logged = False
 
     def on_epoch_end(self, epoch: int, step: int | None = None) -> None:
@@ -76,7 +80,9 @@ class CNNVizCallback:
             self.log(epoch if step is None else step)
 
     def log(self, step: int) -> None:
-        """Log every selected layer now, as `step`."""
+        """Log every selected layer now, as `step` (on rank 0 only under torch.distributed)."""
+        if self.writer is None:
+            return
         if not self._probes_logged:
             self._guarded("probe images", self._log_probes, step)
             self._probes_logged = True
@@ -91,6 +97,8 @@ class CNNVizCallback:
 
     def close(self) -> None:
         """Flush the event file; close the writer if this callback created it."""
+        if self.writer is None:
+            return
         if self._owns_writer:
             self.writer.close()
         else:
@@ -175,6 +183,12 @@ def _checked_probes(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
             f"first Conv2d takes {first_conv.in_channels}; pass images shaped (N, {first_conv.in_channels}, H, W)"
         )
     return images.detach().to("cpu", copy=True)
+
+
+def _is_rank_zero() -> bool:
+    """True outside torch.distributed and on its rank 0 (get_rank is local: no collective)."""
+    distributed = torch.distributed
+    return not (distributed.is_available() and distributed.is_initialized()) or distributed.get_rank() == 0
 
 
 def _rng_preserved(model: nn.Module):
