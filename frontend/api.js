@@ -1,0 +1,95 @@
+/**
+ * Everything the tab asks the plugin for, with in-memory caches.
+ *
+ * URLs are relative to the iframe's <base href="plugin/cnnviz/">, so they keep working under
+ * --path_prefix and experiment paths. What a logged step holds (info, atlases) never changes, so it
+ * is cached for the session; listings (runs, steps) grow while training runs and can be dropped
+ * with forgetListings().
+ */
+
+const MAX_CACHED_IMAGES = 160; // decoded atlases are up to ~1 MB each; keep the recent ones
+
+const listingCache = new Map();
+const infoCache = new Map();
+const imageCache = new Map();
+
+export class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+  }
+}
+
+function withQuery(route, params) {
+  return `./${route}?${new URLSearchParams(params)}`;
+}
+
+export function imageUrl(run, tag, step, index) {
+  return withQuery("image", { run, tag, step, index });
+}
+
+async function request(url) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new ApiError(`Could not reach TensorBoard: ${error.message}`, 0);
+  }
+  if (!response.ok) {
+    // The plugin answers errors with a text/plain explanation; show it as is.
+    const text = (await response.text()).trim();
+    throw new ApiError(text || `${response.status} ${response.statusText}`, response.status);
+  }
+  return response;
+}
+
+/** One shared promise per URL; a failed load is forgotten so that the next call retries it. */
+function cached(cache, url, load, limit = Infinity) {
+  let promise = cache.get(url);
+  if (promise) {
+    cache.delete(url); // re-insert: Map order doubles as least-recently-used order
+  } else {
+    promise = load(url);
+    promise.catch(() => cache.delete(url));
+  }
+  cache.set(url, promise);
+  while (cache.size > limit) cache.delete(cache.keys().next().value);
+  return promise;
+}
+
+const loadJson = async (url) => (await request(url)).json();
+
+export async function fetchRuns() {
+  return (await cached(listingCache, "./runs", loadJson)).runs;
+}
+
+export async function fetchSteps(run, tag) {
+  return (await cached(listingCache, withQuery("steps", { run, tag }), loadJson)).steps;
+}
+
+export function fetchInfo(run, tag, step) {
+  return cached(infoCache, withQuery("info", { run, tag, step }), loadJson);
+}
+
+/** The PNG's exact pixel values as ImageData (no colour management, no premultiplication). */
+export function fetchPixels(url) {
+  return cached(imageCache, url, decodePng, MAX_CACHED_IMAGES);
+}
+
+async function decodePng(url) {
+  const blob = await (await request(url)).blob();
+  const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+  const canvas = document.createElement("canvas");
+  canvas.width = bitmap.width;
+  canvas.height = bitmap.height;
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  context.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  return context.getImageData(0, 0, canvas.width, canvas.height);
+}
+
+/** Drop runs and step lists so the next fetch sees what training has logged since. */
+export function forgetListings() {
+  listingCache.clear();
+}

@@ -1,0 +1,56 @@
+/**
+ * Controls for how the grid looks: kind of view, normalization, colormap; plus a reload button
+ * (TensorBoard's own reload does not reach plugin iframes).
+ */
+import { COLORMAPS } from "./colormaps.js";
+import { el } from "./dom.js";
+import { kindLabel } from "./kinds.js";
+import { NORMALIZATIONS } from "./state.js";
+
+function radioGroup(legend, name, onChange) {
+  const options = el("div", { className: "segmented" });
+  const element = el("fieldset", { className: "control" }, [el("legend", { text: legend }), options]);
+  let drawn = null;
+  function set(choices, selected) {
+    const key = JSON.stringify(choices);
+    if (drawn !== key) {
+      drawn = key;
+      options.replaceChildren(
+        ...choices.map(([value, label]) => {
+          const input = el("input", { type: "radio", name, value, on: { change: () => onChange(value) } });
+          return el("label", {}, [input, el("span", { text: label })]);
+        }),
+      );
+    }
+    for (const input of options.querySelectorAll("input")) input.checked = input.value === selected;
+  }
+  return { element, set };
+}
+
+export function createToolbar({ onKind, onNorm, onColormap, onReload }) {
+  const kinds = radioGroup("View", "cnnviz-kind", onKind);
+  const norms = radioGroup("Normalize", "cnnviz-norm", onNorm);
+  norms.set(Object.entries(NORMALIZATIONS), null);
+  const colormapSelect = el(
+    "select",
+    { id: "cnnviz-cmap", on: { change: () => onColormap(colormapSelect.value) } },
+    Object.entries(COLORMAPS).map(([value, { label }]) => el("option", { value, text: label })),
+  );
+  const element = el("div", { className: "toolbar", role: "toolbar", "aria-label": "Display options" }, [
+    kinds.element,
+    norms.element,
+    el("div", { className: "control" }, [el("label", { for: "cnnviz-cmap", className: "legend", text: "Colormap" }), colormapSelect]),
+    el("button", { type: "button", className: "reload", title: "Reload runs and steps", on: { click: onReload } }, [
+      el("span", { "aria-hidden": "true", text: "⟳ " }),
+      "Reload",
+    ]),
+  ]);
+
+  function set({ kindChoices, kind, norm, cmap }) {
+    kinds.set(kindChoices.map((choice) => [choice, kindLabel(choice)]), kind);
+    norms.set(Object.entries(NORMALIZATIONS), norm);
+    colormapSelect.value = cmap;
+  }
+
+  return { element, set };
+}
