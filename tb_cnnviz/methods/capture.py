@@ -55,3 +55,32 @@ def feature_maps(model: nn.Module, images: torch.Tensor, layers: LayerSpec = Non
     if missing:
         raise ValueError(f"layers {missing} were never called by {type(network).__name__}.forward")
     return {name: captured[name] for name in selected}
+
+
+def layer_output(network: nn.Module, module: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """The output of `module` when `network` runs on `inputs`; the forward stops right after it.
+
+    For methods that need gradients through the layer (deconvnet, maximization): unlike
+    `feature_maps` it neither detaches nor clones, and leaves grad mode and model modes to the caller.
+    The hook is removed even when the forward raises.
+    """
+    captured: list[torch.Tensor] = []
+
+    def stop(_module: nn.Module, _args: tuple, output) -> None:
+        if not captured:
+            captured.append(output)
+            raise _AllLayersCaptured
+
+    handle = module.register_forward_hook(stop)
+    try:
+        network(inputs)
+    except _AllLayersCaptured:
+        pass
+    finally:
+        handle.remove()
+    if not captured:
+        raise ValueError(f"the layer {type(module).__name__} was never called by {type(network).__name__}.forward")
+    output = captured[0]
+    if not isinstance(output, torch.Tensor):
+        raise ValueError(f"the layer {type(module).__name__} returns {type(output).__name__}, not a tensor")
+    return output
