@@ -97,11 +97,13 @@ export function createApp(root) {
       state = { ...state, run: run.run, layer: layer.name, kind };
       toolbar.set({ kindChoices: kinds, kind, norm: state.norm, cmap: state.cmap });
       writeState(state);
+      grid.element.hidden = !DRAWABLE_KINDS.has(kind);
       if (!DRAWABLE_KINDS.has(kind)) return say(notice(`This version of CNN Viz cannot draw “${kindLabel(kind)}” yet.`));
 
       const tag = layer.kinds[kind];
       const steps = await api.fetchSteps(run.run, tag);
       if (overtaken()) return;
+      grid.element.hidden = steps.length === 0;
       if (steps.length === 0) return say(notice(`No steps logged for ${tag} yet.`));
       const step = nearestStep(steps, state.step);
       stepper.set(steps, step);

@@ -64,8 +64,12 @@ class Tab:
     def __init__(self, page):
         self.page = page
         self.console_errors: list[str] = []
-        page.on("console", lambda message: message.type == "error" and self.console_errors.append(message.text))
+        page.on("console", self._record_console_error)
         page.on("pageerror", lambda error: self.console_errors.append(str(error)))
+
+    def _record_console_error(self, message) -> None:
+        if message.type == "error":
+            self.console_errors.append(f"{message.text} ({message.location.get('url')})")
 
     @property
     def frame(self):
@@ -187,6 +191,17 @@ def test_view_state_survives_a_reload_of_the_tensorboard_page(server, tab):
     assert "p.cnnviz.channel" not in tab.page.url
     assert tab.console_errors == []
     assert tab.csp_violations() == []
+
+
+def test_the_tab_works_under_a_path_prefix(logdir_30_steps, tab):
+    with tensorboard_server(logdir_30_steps, path_prefix="/tb/x") as base:
+        frame = tab.open(f"{base}/#cnnviz")
+        assert tab.grid(frame)["source"].startswith("./image?")
+        assert frame.url.startswith(f"{base}/data/plugin_entry.html")
+        assert frame.eval_on_selector(".probe img", "img => img.complete && img.naturalWidth > 0")
+        # TensorBoard's own page asks for its Roboto fonts without the prefix: its 404s, not the tab's.
+        assert [error for error in tab.console_errors if "/font-roboto/" not in error] == []
+        assert tab.csp_violations() == []
 
 
 def test_a_failed_fetch_is_shown_in_the_tab(server, tab):
