@@ -17,16 +17,7 @@ const FIELDS = ["run", "layer", "kind", "probe", "step", "channel", "norm", "cma
 
 export const NORMALIZATIONS = { channel: "Per channel", layer: "Layer-wide" };
 
-export const DEFAULT_STATE = Object.freeze({
-  run: null,
-  layer: null,
-  kind: null,
-  probe: 0,
-  step: null,
-  channel: null,
-  norm: "channel",
-  cmap: DEFAULT_COLORMAP,
-});
+const DEFAULT_NORM = "channel";
 
 /** Reads the state from the iframe hash if it has one, else from TensorBoard's page hash. */
 export function readState() {
@@ -73,8 +64,8 @@ function toState(get) {
     probe: Math.max(0, integer("probe") ?? 0),
     step: integer("step"),
     channel: integer("channel"),
-    norm: Object.hasOwn(NORMALIZATIONS, get("norm")) ? get("norm") : DEFAULT_STATE.norm,
-    cmap: isColormap(cmap) ? cmap : DEFAULT_STATE.cmap,
+    norm: Object.hasOwn(NORMALIZATIONS, get("norm")) ? get("norm") : DEFAULT_NORM,
+    cmap: isColormap(cmap) ? cmap : DEFAULT_COLORMAP,
   };
 }
 
