@@ -85,3 +85,11 @@ def _hint(named: dict[str, nn.Module], name: str) -> str:
     if closest:
         return f". Closest valid layers: {', '.join(closest)}{listing}"
     return f"{listing}"
+
+
+def single_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module]:
+    """(name, module) of the one layer `layer` selects, for methods that work on exactly one layer."""
+    selected = resolve_layers(model, layer)
+    if len(selected) != 1:
+        raise ValueError(f"layer must name exactly one layer, {layer!r} matches {len(selected)}: {list(selected)}")
+    return next(iter(selected.items()))
