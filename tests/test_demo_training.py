@@ -1,0 +1,64 @@
+"""The demo trains for real on real Fashion-MNIST and leaves CNN Viz data and checkpoints behind.
+
+Small on purpose (3,000 training images, 2 epochs: seconds on two CPU cores); the full-length
+accuracy is measured by running `python -m demo_training.train`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from demo_training.data import SYSTEM_DATA_DIR
+from demo_training.model import FashionCNN
+from demo_training.train import main
+from tb_cnnviz import metadata
+
+pytestmark = pytest.mark.skipif(
+    not SYSTEM_DATA_DIR.exists(), reason=f"Fashion-MNIST not at {SYSTEM_DATA_DIR} (Debian package fashion-mnist)"
+)
+
+EPOCHS = 2
+CONV_LAYERS = ["features.conv1", "features.conv2", "features.conv3"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One short demo run shared by the tests below: (test accuracy, run directory)."""
+    logdir = tmp_path_factory.mktemp("runs")
+    accuracy = main(["--epochs", str(EPOCHS), "--train-subset", "3000", "--logdir", str(logdir), "--run-name", "short"])
+    return accuracy, logdir / "short"
+
+
+def test_accuracy_is_well_above_chance(finished_run):
+    accuracy, _ = finished_run
+    assert accuracy > 0.6, f"test accuracy {accuracy:.1%} after {EPOCHS} short epochs (chance is 10%)"
+
+
+def test_run_holds_feature_maps_of_every_conv_layer_at_every_epoch(finished_run):
+    _, run_dir = finished_run
+    events = EventAccumulator(str(run_dir), size_guidance={"tensors": 0}).Reload()
+
+    content = events.PluginTagToContent(metadata.PLUGIN_NAME)
+    expected_tags = {metadata.PROBES_TAG} | {metadata.layer_tag(name, metadata.FEATURE_MAPS) for name in CONV_LAYERS}
+    assert set(content) == expected_tags
+    for name in CONV_LAYERS:
+        tag = metadata.layer_tag(name, metadata.FEATURE_MAPS)
+        assert [event.step for event in events.Tensors(tag)] == list(range(EPOCHS))
+        blobs = events.Tensors(tag)[-1].tensor_proto.string_val
+        info = json.loads(blobs[0])
+        assert info["layer"] == name and info["probes"] == 10 == len(blobs) - 1
+        assert all(png.startswith(b"\x89PNG") for png in blobs[1:])
+    assert {"loss/train", "loss/test", "accuracy/test"} <= set(events.Tags()["scalars"])
+
+
+def test_each_epoch_leaves_a_checkpoint_that_loads(finished_run):
+    _, run_dir = finished_run
+    checkpoints = sorted((run_dir / "checkpoints").glob("*.pt"))
+    assert len(checkpoints) == EPOCHS
+    saved = torch.load(checkpoints[-1], weights_only=True)
+    assert saved["epoch"] == EPOCHS - 1
+    FashionCNN().load_state_dict(saved["model"])
