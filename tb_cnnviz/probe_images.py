@@ -1,0 +1,147 @@
+"""Probe images for the command line: a folder of image files, a .npy/.pt tensor, or the demo's dataset.
+
+The result is what CNNVizCallback takes: a float tensor (N, C, H, W) exactly as the model takes it,
+plus the normalization used (so the tab shows the images as they looked) and labels if known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+TENSOR_SUFFIXES = (".npy", ".pt", ".pth")
+# The value of --probe-images that picks the demo's Fashion-MNIST probes (one test image per class).
+DEMO_DATASET = "fashion-mnist"
+_PIL_MODES = {1: "L", 3: "RGB"}
+_SOURCES = f"give a folder of image files ({', '.join(IMAGE_SUFFIXES)}), a .npy/.pt tensor, or {DEMO_DATASET!r}"
+
+
+class ProbeImageError(ValueError):
+    """Probe images that cannot be found or read, or have the wrong shape; the message says which."""
+
+
+@dataclass
+class ProbeImages:
+    images: torch.Tensor
+    labels: list[str] | None = None
+    input_mean: list[float] | None = None
+    input_std: list[float] | None = None
+
+
+def load_probe_images(
+    source: str,
+    channels: int,
+    *,
+    size: tuple[int, int] | None = None,
+    input_mean: Sequence[float] | None = None,
+    input_std: Sequence[float] | None = None,
+) -> ProbeImages:
+    """Read probe images from `source` for a model taking `channels` input channels.
+
+    Pixels (image files, uint8 arrays) become [0, 1] floats normalized by `input_mean`/`input_std`;
+    float arrays are taken as already normalized. `size` (H, W) resizes image files.
+    """
+    if source == DEMO_DATASET:
+        return _demo_probes()
+    path = Path(source)
+    if path.is_dir():
+        images, labels = _read_folder(path, channels, size)
+    elif path.is_file() and path.suffix.lower() in TENSOR_SUFFIXES:
+        images, labels = _read_tensor_file(path), None
+    elif path.is_file():
+        raise ProbeImageError(
+            f"{path}: cannot read probe images from a {path.suffix or 'suffix-less'} file; {_SOURCES}"
+        )
+    else:
+        raise ProbeImageError(f"{path}: no such file or folder; {_SOURCES}")
+    if images.dim() != 4:
+        raise ProbeImageError(
+            f"{path} holds shape {tuple(images.shape)}; probe images must be (N, C, H, W), e.g. "
+            f"(N, {channels}, H, W) for this model (add a channel axis to grayscale images: x[:, None])"
+        )
+    if images.shape[1] != channels:
+        raise ProbeImageError(
+            f"{path} holds images with {images.shape[1]} channels, shape {tuple(images.shape)}; "
+            f"the model takes {channels}"
+        )
+    for name, values in (("input-mean", input_mean), ("input-std", input_std)):
+        if values is not None and len(values) not in (1, channels):
+            raise ProbeImageError(f"--{name} has {len(values)} values; give 1 or one per channel ({channels})")
+    if images.dtype == torch.uint8:
+        images = _normalized(images.float() / 255, input_mean, input_std)
+    elif images.is_floating_point():
+        images = images.float()
+    else:
+        raise ProbeImageError(f"{path} holds {images.dtype} values; use float (normalized input) or uint8 (pixels)")
+    return ProbeImages(images, labels, _as_list(input_mean), _as_list(input_std))
+
+
+def _read_folder(folder: Path, channels: int, size: tuple[int, int] | None) -> tuple[torch.Tensor, list[str]]:
+    files = sorted(path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ProbeImageError(f"{folder} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    if channels not in _PIL_MODES:
+        raise ProbeImageError(
+            f"the model takes {channels} input channels; image files give 1 or 3, so pass a .npy/.pt tensor"
+        )
+    arrays = []
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                image = image.convert(_PIL_MODES[channels])
+                if size is not None:
+                    image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+                arrays.append(np.asarray(image))
+        except OSError as error:
+            raise ProbeImageError(f"cannot read {path} as an image: {error}") from error
+    sizes = {array.shape[:2]: path for array, path in zip(arrays, files, strict=True)}
+    if len(sizes) > 1:
+        described = "; ".join(f"{path.name} is {h}x{w}" for (h, w), path in sizes.items())
+        raise ProbeImageError(
+            f"the images in {folder} differ in size ({described}); pass --image-size H W to resize them"
+        )
+    pixels = torch.from_numpy(np.stack(arrays))
+    pixels = pixels.unsqueeze(1) if pixels.dim() == 3 else pixels.permute(0, 3, 1, 2)
+    return pixels.contiguous(), [path.stem for path in files]
+
+
+def _read_tensor_file(path: Path) -> torch.Tensor:
+    try:
+        if path.suffix.lower() == ".npy":
+            return torch.from_numpy(np.load(path, allow_pickle=False))
+        contents = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ProbeImageError(f"cannot read {path}: {error}") from error
+    if not isinstance(contents, torch.Tensor):
+        raise ProbeImageError(f"{path} holds a {type(contents).__name__}; save the probe images as one tensor")
+    return contents
+
+
+def _demo_probes() -> ProbeImages:
+    """The demo's probes: importable when run from the repository, which holds demo_training/."""
+    try:
+        from demo_training.data import CLASS_NAMES, PIXEL_MEAN, PIXEL_STD, load_split, probe_batch
+    except ImportError as error:
+        raise ProbeImageError(
+            f"--probe-images {DEMO_DATASET} needs the demo_training package; run from the tb-cnnviz repository root"
+        ) from error
+    return ProbeImages(probe_batch(load_split("test")), list(CLASS_NAMES), [PIXEL_MEAN], [PIXEL_STD])
+
+
+def _normalized(images: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None) -> torch.Tensor:
+    shape = (1, -1, 1, 1)
+    if mean is not None:
+        images = images - torch.tensor(mean, dtype=images.dtype).view(shape)
+    if std is not None:
+        images = images / torch.tensor(std, dtype=images.dtype).view(shape)
+    return images
+
+
+def _as_list(values: Sequence[float] | None) -> list[float] | None:
+    return [float(value) for value in values] if values is not None else None
