@@ -10,10 +10,14 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     # The tab's files live in frontend/ at the top of the repository and install as tb_cnnviz/frontend.
-    packages=["tb_cnnviz", "tb_cnnviz.methods", "tb_cnnviz.frontend"],
+    packages=["tb_cnnviz", "tb_cnnviz.methods", "tb_cnnviz.integrations", "tb_cnnviz.frontend"],
     package_dir={"tb_cnnviz.frontend": "frontend"},
     package_data={"tb_cnnviz.frontend": ["*.js", "*.css"]},
     install_requires=["torch", "torchvision", "tensorboard>=2.12", "numpy", "pillow", "protobuf", "tqdm"],
-    extras_require={"test": ["pytest", "playwright"]},
-    entry_points={"tensorboard_plugins": ["cnnviz = tb_cnnviz.plugin:CNNVizLoader"]},
+    # Lightning is optional: only tb_cnnviz.integrations.lightning imports it.
+    extras_require={"lightning": ["lightning>=2.0"], "test": ["pytest", "playwright", "lightning>=2.0"]},
+    entry_points={
+        "tensorboard_plugins": ["cnnviz = tb_cnnviz.plugin:CNNVizLoader"],
+        "console_scripts": ["tb-cnnviz = tb_cnnviz.cli:main"],
+    },
 )
