@@ -1,0 +1,77 @@
+"""CNN Viz for PyTorch Lightning: feature maps at the end of training epochs, in the trainer's TensorBoard run.
+
+    from tb_cnnviz.integrations.lightning import CNNVizCallback
+    trainer = lightning.Trainer(callbacks=[CNNVizCallback(probe_images, input_mean=[0.5], input_std=[0.5])])
+
+Needs the optional extra: pip install "tb-cnnviz[lightning]".
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import torch
+
+try:
+    import lightning.pytorch as pl
+    from lightning.pytorch.loggers import TensorBoardLogger
+except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError(
+        "tb_cnnviz.integrations.lightning needs Lightning; install it with: pip install 'tb-cnnviz[lightning]'"
+    ) from error
+
+from tb_cnnviz import callback as core
+
+# Where the run goes when the trainer has no TensorBoardLogger and no log_dir was given.
+DEFAULT_SUBDIR = "cnnviz"
+
+
+class CNNVizCallback(pl.Callback):
+    """Logs feature maps of fixed probe images at the end of training epochs (step = epoch).
+
+    The data goes into the run of the trainer's first TensorBoardLogger, next to the user's scalars;
+    without one, into `log_dir` (default: `<trainer.default_root_dir>/cnnviz`). An explicit
+    `log_dir` always wins. Only the global-zero process logs; the others do no work at all.
+    The LightningModule is the model: its forward must take the probe images, and layer names
+    are its module names (e.g. "net.features.conv1").
+
+    `options` are those of `tb_cnnviz.CNNVizCallback` (layers, every_n_epochs, max_channels,
+    channels, max_tile_size, probe_labels, input_mean, input_std); unknown ones fail here, not
+    at the first epoch.
+    """
+
+    def __init__(self, probe_images: torch.Tensor, *, log_dir: str | Path | None = None, **options: Any) -> None:
+        inspect.signature(core.CNNVizCallback).bind(None, probe_images, **options)
+        if "writer" in options:
+            raise TypeError("writer is chosen from the trainer's loggers; pass log_dir to log elsewhere")
+        self.probe_images = probe_images
+        self.log_dir = log_dir
+        self.options = options
+        self.viz: core.CNNVizCallback | None = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Build the plain callback once the module exists and distributed ranks are known."""
+        if stage != "fit" or not trainer.is_global_zero or self.viz is not None:
+            return
+        writer = None if self.log_dir is not None else _tensorboard_writer(trainer)
+        log_dir = None if writer is not None else str(self.log_dir or Path(trainer.default_root_dir) / DEFAULT_SUBDIR)
+        self.viz = core.CNNVizCallback(pl_module, self.probe_images, log_dir=log_dir, writer=writer, **self.options)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.viz is not None:
+            self.viz.on_epoch_end(trainer.current_epoch)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Flush; the logger's writer stays open for the logger, a writer of our own is closed."""
+        if stage == "fit" and self.viz is not None:
+            self.viz.close()
+
+
+def _tensorboard_writer(trainer: pl.Trainer):
+    """The SummaryWriter of the trainer's first TensorBoardLogger, so both share one run; else None."""
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            return logger.experiment
+    return None
