@@ -6,7 +6,7 @@
 import * as api from "./api.js";
 import { el } from "./dom.js";
 import { createGrid } from "./grid.js";
-import { DRAWABLE_KINDS, kindLabel, layerKinds } from "./kinds.js";
+import { kindLabel, kindOf, layerKinds } from "./kinds.js";
 import { createLightbox } from "./lightbox.js";
 import { emptyLogdirHelp, errorBanner, notice } from "./messages.js";
 import { createSidebar } from "./sidebar.js";
@@ -93,14 +93,15 @@ export function createApp(root) {
       if (!layer) return say(notice(`Run “${run.run}” has no layers logged yet.`));
       sidebar.setLayers(run.layers, layer.name);
       const kinds = layerKinds(layer);
-      const kind = kinds.includes(state.kind) ? state.kind : kinds[0];
-      state = { ...state, run: run.run, layer: layer.name, kind };
-      toolbar.set({ kindChoices: kinds, kind, norm: state.norm, cmap: state.cmap });
+      const kindName = kinds.includes(state.kind) ? state.kind : kinds[0];
+      const kind = kindOf(kindName);
+      state = { ...state, run: run.run, layer: layer.name, kind: kindName };
+      toolbar.set({ kindChoices: kinds, kind: kindName, norm: state.norm, cmap: state.cmap });
       writeState(state);
-      grid.element.hidden = !DRAWABLE_KINDS.has(kind);
-      if (!DRAWABLE_KINDS.has(kind)) return say(notice(`This version of CNN Viz cannot draw “${kindLabel(kind)}” yet.`));
+      grid.element.hidden = !kind;
+      if (!kind) return say(notice(`This version of CNN Viz cannot draw “${kindLabel(kindName)}” yet.`));
 
-      const tag = layer.kinds[kind];
+      const tag = layer.kinds[kindName];
       const steps = await api.fetchSteps(run.run, tag);
       if (overtaken()) return;
       grid.element.hidden = steps.length === 0;
@@ -110,12 +111,14 @@ export function createApp(root) {
 
       const info = await api.fetchInfo(run.run, tag, step);
       if (overtaken()) return;
-      const probe = Math.min(state.probe, info.probes - 1);
-      const probes = await probeChoices(run, info.probes);
+      // Kinds without probes keep the selection for when the user switches back.
+      const probeCount = kind.perProbe ? info.probes : (run.probes?.count ?? 0);
+      const probe = kind.perProbe ? Math.min(state.probe, info.probes - 1) : state.probe;
+      const probes = await probeChoices(run, probeCount);
       if (overtaken()) return;
-      sidebar.setProbes(probes, probe);
+      sidebar.setProbes(probes, probe, kind.perProbe);
 
-      const source = api.imageUrl(run.run, tag, step, probe + 1);
+      const source = api.imageUrl(run.run, tag, step, kind.imageIndex(probe));
       const atlas = await api.fetchPixels(source);
       if (overtaken()) return;
       if (state.step !== null && step !== state.step) {
@@ -123,14 +126,19 @@ export function createApp(root) {
       }
       state = { ...state, step, probe };
       writeState(state);
+      const looks = kind.looks(info, atlas);
+      toolbar.set({ kindChoices: kinds, kind: kindName, norm: state.norm, cmap: state.cmap, looks });
+      const look = { norm: looks.norm ? state.norm : "channel", cmap: looks.cmap ? state.cmap : "grey" };
+      const probeInfo = kind.perProbe ? probes[probe] : null;
       title.replaceChildren(
         el("span", { className: "title-layer", text: `Layer ${layer.name}` }),
-        el("span", { className: "title-meta", text: `${kindLabel(kind)} · ${probes[probe].label} · step ${step}` }),
+        el("span", { className: "title-meta", text: [kind.label, probeInfo?.label, `step ${step}`].filter(Boolean).join(" · ") }),
       );
-      grid.draw({ info, atlas, probe, norm: state.norm, cmap: state.cmap, source, step });
-      shown = { info, atlas, probe, step, layer: layer.name, probeInfo: probes[probe] };
+      const total = layer.shape?.[0] ?? info.channels.length;
+      grid.draw({ kind, info, atlas, probe, look, total, source, step });
+      shown = { kind, info, atlas, probe, look, step, layer: layer.name, probeInfo };
       syncLightbox();
-      preloadNeighbours(run.run, tag, steps, step, probe);
+      preloadNeighbours(run.run, tag, steps, step, kind.imageIndex(probe));
     } catch (error) {
       if (!overtaken()) say(errorBanner(error));
     } finally {
@@ -142,12 +150,10 @@ export function createApp(root) {
     if (state.channel === null) return lightbox.close();
     const opened = lightbox.show({
       ...shown,
-      norm: state.norm,
-      cmap: state.cmap,
       channel: state.channel,
-      heading: `Layer ${shown.layer} · channel ${state.channel} · step ${shown.step}`,
-      probeSrc: shown.probeInfo.src,
-      probeLabel: shown.probeInfo.label,
+      heading: `Layer ${shown.layer} · ${shown.kind.label} · channel ${state.channel} · step ${shown.step}`,
+      probeSrc: shown.probeInfo?.src ?? null,
+      probeLabel: shown.probeInfo?.label ?? null,
     });
     if (!opened) {
       // The channel is not logged for this layer (e.g. after switching layers): forget it.
@@ -177,13 +183,13 @@ async function probeChoices(run, count) {
   }));
 }
 
-function preloadNeighbours(run, tag, steps, step, probe) {
+function preloadNeighbours(run, tag, steps, step, imageIndex) {
   const index = steps.indexOf(step);
   for (let distance = 1; distance <= PRELOAD_DISTANCE; distance++) {
     for (const neighbour of [steps[index + distance], steps[index - distance]]) {
       if (neighbour === undefined) continue;
       api.fetchInfo(run, tag, neighbour).catch(() => {}); // failures surface when the step is shown
-      api.fetchPixels(api.imageUrl(run, tag, neighbour, probe + 1)).catch(() => {});
+      api.fetchPixels(api.imageUrl(run, tag, neighbour, imageIndex)).catch(() => {});
     }
   }
 }

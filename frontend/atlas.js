@@ -1,6 +1,8 @@
 /**
- * Turning one atlas (all channels of a layer for one probe, one grey tile per channel, row-major)
- * into coloured tiles, with the normalization described in the contract:
+ * Pixels of atlases: one PNG per (layer, kind, image, step) holding a tile per channel, row-major.
+ * Cropping a tile, colouring a grey tile through a value table and a colormap, copying an RGB tile.
+ *
+ * Feature-map atlases follow the contract's normalization:
  * - per channel: atlas pixel v is already the tile's own min..max stretch; show v as is;
  * - layer-wide: v means activation lo + v/255*(hi-lo) of that tile; show it on the scale of the
  *   lowest lo and highest hi over the probe's tiles, so channels compare by brightness.
@@ -13,30 +15,17 @@ export function layerRange(info, probe) {
   return [Math.min(...ranges.map(([lo]) => lo)), Math.max(...ranges.map(([, hi]) => hi))];
 }
 
-/** Activation range that maps to the colormap's ends for tile `position`. */
+/** Activation range that maps to the colormap's ends for feature-map tile `position`. */
 export function displayRange(info, probe, position, norm) {
   return norm === "layer" ? layerRange(info, probe) : info.tile_range[probe][position];
 }
 
-/** Statistics of the tile at atlas `position`, as the info JSON carries them. */
-export function tileStats(info, probe, position) {
-  const { mean, max, dead } = info.stats;
-  return {
-    channel: info.channels[position],
-    mean: mean[probe][position],
-    max: max[probe][position],
-    dead: dead[probe][position],
-    range: info.tile_range[probe][position],
-  };
-}
+const IDENTITY = Uint8ClampedArray.from({ length: 256 }, (_, v) => v);
 
-/** Colormap index (0..255) for every atlas value 0..255 of one tile. */
-function valueToIndex(info, probe, position, norm) {
+/** Colormap index (0..255) for every atlas value 0..255 of one feature-map tile. */
+export function normalizationTable(info, probe, position, norm) {
+  if (norm !== "layer") return IDENTITY;
   const table = new Uint8ClampedArray(256);
-  if (norm !== "layer") {
-    for (let v = 0; v < 256; v++) table[v] = v;
-    return table;
-  }
   const [lo, hi] = info.tile_range[probe][position];
   const [layerLo, layerHi] = layerRange(info, probe);
   const span = layerHi - layerLo;
@@ -47,20 +36,22 @@ function valueToIndex(info, probe, position, norm) {
   return table;
 }
 
-/** The tile at atlas `position` as coloured ImageData of tile size. */
-export function renderTile(atlas, info, probe, position, { norm, cmap }) {
-  const [tileHeight, tileWidth] = info.tile;
+/** Where tile `position` lies in the atlas. */
+function tileBox(info, position) {
+  const [height, width] = info.tile;
   const columns = info.grid[1];
-  const x0 = (position % columns) * tileWidth;
-  const y0 = Math.floor(position / columns) * tileHeight;
-  const toIndex = valueToIndex(info, probe, position, norm);
+  return { x0: (position % columns) * width, y0: Math.floor(position / columns) * height, width, height };
+}
+
+/** A grey tile (R = G = B in the PNG) as ImageData, value v drawn as colormap entry table[v]. */
+export function colourGreyTile(atlas, info, position, { table = IDENTITY, cmap }) {
+  const { x0, y0, width, height } = tileBox(info, position);
   const { lut } = COLORMAPS[cmap];
-  const tile = new ImageData(tileWidth, tileHeight);
-  for (let y = 0; y < tileHeight; y++) {
-    for (let x = 0; x < tileWidth; x++) {
-      const value = atlas.data[((y0 + y) * atlas.width + x0 + x) * 4]; // grey PNG: R = G = B
-      const index = toIndex[value] * 3;
-      const out = (y * tileWidth + x) * 4;
+  const tile = new ImageData(width, height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const index = table[atlas.data[((y0 + y) * atlas.width + x0 + x) * 4]] * 3;
+      const out = (y * width + x) * 4;
       tile.data[out] = lut[index];
       tile.data[out + 1] = lut[index + 1];
       tile.data[out + 2] = lut[index + 2];
@@ -68,6 +59,31 @@ export function renderTile(atlas, info, probe, position, { norm, cmap }) {
     }
   }
   return tile;
+}
+
+/** An RGB tile as ImageData, pixels as logged. */
+export function copyTile(atlas, info, position) {
+  const { x0, y0, width, height } = tileBox(info, position);
+  const tile = new ImageData(width, height);
+  for (let y = 0; y < height; y++) {
+    const start = ((y0 + y) * atlas.width + x0) * 4;
+    tile.data.set(atlas.data.subarray(start, start + width * 4), y * width * 4);
+  }
+  return tile;
+}
+
+const greyness = new WeakMap();
+
+/** Whether the atlas is grey (a PNG of mode L decodes to R = G = B); remembered per atlas. */
+export function isGrey(atlas) {
+  let grey = greyness.get(atlas);
+  if (grey === undefined) {
+    const { data } = atlas;
+    grey = true;
+    for (let i = 0; i < data.length && grey; i += 4) grey = data[i] === data[i + 1] && data[i] === data[i + 2];
+    greyness.set(atlas, grey);
+  }
+  return grey;
 }
 
 /** Put ImageData into a canvas sized to it (CSS scales it up, pixelated). */

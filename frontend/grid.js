@@ -1,13 +1,15 @@
 /**
  * The channel grid: one tile per logged channel, cropped from a single atlas PNG, with an info bar
  * that shows the hovered or focused channel's statistics and a colorbar for the current scale.
+ * What a tile shows, its caption and its statistics come from the kind (kinds.js).
  */
-import { displayRange, paint, renderTile, tileStats } from "./atlas.js";
+import { paint } from "./atlas.js";
 import { drawColorbar } from "./colormaps.js";
-import { el, formatNumber, formatPercent } from "./dom.js";
+import { el } from "./dom.js";
 
 const TILE_GAP = 8;
 const TILE_SIZES = { min: 72, max: 208 }; // CSS pixels of a tile's width
+const CAPTION_HEIGHT = 18; // .tile-caption in style.css
 
 export function createGrid({ onOpen }) {
   const tiles = el("div", { className: "tiles", role: "list", "aria-label": "Channels" });
@@ -15,13 +17,13 @@ export function createGrid({ onOpen }) {
   const colorbar = el("canvas", { className: "colorbar", "aria-hidden": "true" });
   const scaleLow = el("span");
   const scaleHigh = el("span");
-  const scale = el("div", { className: "scale", title: "Activation range mapped to the colormap" }, [scaleLow, colorbar, scaleHigh]);
-  const element = el("section", { className: "grid", "aria-label": "Feature maps" }, [
+  const scale = el("div", { className: "scale", title: "Values mapped to the colormap's ends" }, [scaleLow, colorbar, scaleHigh]);
+  const element = el("section", { className: "grid", "aria-label": "Channels" }, [
     el("div", { className: "infobar" }, [details, scale]),
     tiles,
   ]);
-  let view = null; // what is drawn: { info, atlas, probe, norm, cmap }
-  let layout = null; // the info whose channels and tile size the tiles were built for
+  let view = null; // what is drawn: { kind, info, atlas, probe, look, total }
+  let layout = null; // { key, tile, count, captioned }: what the tile elements were built for
   let hovered = null;
 
   new ResizeObserver(fitTiles).observe(tiles);
@@ -33,19 +35,20 @@ export function createGrid({ onOpen }) {
   function fitTiles() {
     if (!layout) return;
     const [height, width] = layout.tile;
-    const count = layout.channels.length;
+    const { count } = layout;
+    const extra = TILE_GAP + (layout.captioned ? CAPTION_HEIGHT : 0);
     const available = { width: tiles.clientWidth, height: window.innerHeight - tiles.getBoundingClientRect().top - 16 };
     let size = TILE_SIZES.max;
     for (; size > TILE_SIZES.min; size -= 4) {
       const columns = Math.max(1, Math.floor((available.width + TILE_GAP) / (size + TILE_GAP)));
       const rows = Math.ceil(count / columns);
-      if (rows * ((size * height) / width + TILE_GAP) <= available.height) break;
+      if (rows * ((size * height) / width + extra) <= available.height) break;
     }
     if (size >= 2 * width) size = Math.floor(size / width) * width;
     tiles.style.setProperty("--tile-size", `${Math.max(size, TILE_SIZES.min)}px`);
   }
 
-  function buildTiles(info) {
+  function buildTiles(info, captioned) {
     const [height, width] = info.tile;
     tiles.style.setProperty("--tile-aspect", `${width} / ${height}`);
     tiles.replaceChildren(
@@ -53,6 +56,7 @@ export function createGrid({ onOpen }) {
         const button = el("button", { type: "button", className: "tile", "data-position": position, "aria-label": `Channel ${channel}` }, [
           el("canvas", { width, height }),
           el("span", { className: "tile-label", "aria-hidden": "true", text: String(channel) }),
+          captioned ? el("span", { className: "tile-caption" }) : null,
         ]);
         button.addEventListener("click", () => onOpen(channel));
         button.addEventListener("mouseenter", () => showDetails(position));
@@ -67,34 +71,41 @@ export function createGrid({ onOpen }) {
   function showDetails(position) {
     hovered = position;
     if (!view) return;
-    const { info, probe, norm } = view;
-    const [low, high] = displayRange(info, probe, position ?? 0, norm);
-    const perChannel = norm !== "layer";
-    scaleLow.textContent = perChannel && position === null ? "min" : formatNumber(low);
-    scaleHigh.textContent = perChannel && position === null ? "max" : formatNumber(high);
+    const { kind, info, probe, look, total } = view;
+    const range = kind.scale(info, probe, position, look);
+    scale.hidden = range === null;
+    if (range) [scaleLow.textContent, scaleHigh.textContent] = range;
     if (position === null) {
       const shown = info.channels.length;
-      const total = info.shape[0];
-      details.replaceChildren(
-        el("span", { className: "muted", text: `${shown === total ? `${total} channels` : `${shown} of ${total} channels`} · hover a channel for statistics, click to enlarge` }),
-      );
+      const parts = [
+        shown === total ? `${total} channels` : `${shown} of ${total} channels`,
+        kind.captionLabel && `under each tile: ${kind.captionLabel}`,
+        "hover a channel for statistics, click to enlarge",
+      ];
+      details.replaceChildren(el("span", { className: "muted", text: parts.filter(Boolean).join(" · ") }));
       return;
     }
-    details.replaceChildren(...statsLine(tileStats(info, probe, position)));
+    details.replaceChildren(...statsLine(info.channels[position], kind.details(info, probe, position)));
   }
 
-  /** Draw `atlas` (ImageData of the PNG at `source`) for one probe with the given look. */
-  function draw({ info, atlas, probe, norm, cmap, source, step }) {
-    if (JSON.stringify([info.channels, info.tile]) !== JSON.stringify([layout?.channels, layout?.tile])) {
-      layout = info;
-      buildTiles(info);
+  /**
+   * Draw `atlas` (ImageData of the PNG at `source`) of a `kind` (kinds.js) for one probe with the
+   * given look ({ norm, cmap }); `total` is the layer's channel count.
+   */
+  function draw({ kind, info, atlas, probe, look, total, source, step }) {
+    const captioned = info.channels.some((_, position) => kind.caption(info, position) !== null);
+    const key = JSON.stringify([info.channels, info.tile, captioned]);
+    if (key !== layout?.key) {
+      layout = { key, tile: info.tile, count: info.channels.length, captioned };
+      buildTiles(info, captioned);
       fitTiles();
     }
-    view = { info, atlas, probe, norm, cmap };
-    tiles.querySelectorAll("canvas").forEach((canvas, position) => {
-      paint(canvas, renderTile(atlas, info, probe, position, { norm, cmap }));
+    view = { kind, info, atlas, probe, look, total };
+    tiles.querySelectorAll(".tile").forEach((tile, position) => {
+      paint(tile.querySelector("canvas"), kind.drawTile(atlas, info, probe, position, look));
+      if (captioned) tile.querySelector(".tile-caption").textContent = kind.caption(info, position);
     });
-    drawColorbar(colorbar, cmap);
+    drawColorbar(colorbar, look.cmap);
     // For tests and debugging: which PNG and step the tiles come from.
     element.dataset.source = source;
     element.dataset.step = String(step);
@@ -109,14 +120,10 @@ export function createGrid({ onOpen }) {
   return { element, draw, setBusy };
 }
 
-/** "Channel 5  mean 0.12  max 1.9  dead 40.1%  range −0.3 … 1.9" as labelled spans. */
-export function statsLine(stats) {
-  const item = (name, value) => el("span", { className: "stat" }, [el("span", { className: "stat-name", text: name }), ` ${value}`]);
+/** "Channel 5  mean 0.12  max 1.9  dead 40.1%" as labelled spans, from a kind's [[name, text]]. */
+export function statsLine(channel, items) {
   return [
-    el("strong", { text: `Channel ${stats.channel}` }),
-    item("mean", formatNumber(stats.mean)),
-    item("max", formatNumber(stats.max)),
-    item("dead", formatPercent(stats.dead)),
-    item("range", `${formatNumber(stats.range[0])} … ${formatNumber(stats.range[1])}`),
+    el("strong", { text: `Channel ${channel}` }),
+    ...items.map(([name, text]) => el("span", { className: "stat" }, [el("span", { className: "stat-name", text: name }), ` ${text}`])),
   ];
 }

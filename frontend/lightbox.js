@@ -1,9 +1,9 @@
 /**
  * One channel enlarged in a modal dialog: pixelated upscale, its statistics, the probe image it
- * responds to. Escape (native to <dialog>), the close button or a click beside it closes it;
- * Left/Right keep stepping through training while it is open.
+ * responds to (for kinds drawn per probe). Escape (native to <dialog>), the close button or a click
+ * beside it closes it; Left/Right keep stepping through training while it is open.
  */
-import { paint, renderTile, tileStats } from "./atlas.js";
+import { paint } from "./atlas.js";
 import { el } from "./dom.js";
 import { statsLine } from "./grid.js";
 
@@ -13,6 +13,7 @@ export function createLightbox({ onClose }) {
   const stats = el("p", { className: "lightbox-stats" });
   const probeImage = el("img", { className: "lightbox-probe", alt: "" });
   const probeCaption = el("figcaption");
+  const probeFigure = el("figure", {}, [probeImage, probeCaption]);
   const closeButton = el("button", { type: "button", className: "close", "aria-label": "Close", text: "×" });
   const element = el("dialog", { className: "lightbox", "aria-labelledby": "cnnviz-lightbox-title" }, [
     el("header", {}, [title, closeButton]),
@@ -20,7 +21,7 @@ export function createLightbox({ onClose }) {
       canvas,
       el("div", { className: "lightbox-side" }, [
         stats,
-        el("figure", {}, [probeImage, probeCaption]),
+        probeFigure,
         el("p", { className: "muted", text: "← → change step · Esc closes" }),
       ]),
     ]),
@@ -32,16 +33,20 @@ export function createLightbox({ onClose }) {
   });
   element.addEventListener("close", onClose);
 
-  /** Show (or refresh while open) the channel `channel` of the drawn atlas. */
-  function show({ info, atlas, probe, norm, cmap, channel, heading, probeSrc, probeLabel }) {
+  /**
+   * Show (or refresh while open) the channel `channel` of the drawn atlas of `kind` (kinds.js);
+   * `probeSrc`/`probeLabel` describe the probe image, or are null when the kind has none.
+   */
+  function show({ kind, info, atlas, probe, look, channel, heading, probeSrc, probeLabel }) {
     const position = info.channels.indexOf(channel);
     if (position < 0) return false;
-    paint(canvas, renderTile(atlas, info, probe, position, { norm, cmap }));
+    paint(canvas, kind.drawTile(atlas, info, probe, position, look));
     title.textContent = heading;
-    stats.replaceChildren(...statsLine(tileStats(info, probe, position)));
+    stats.replaceChildren(...statsLine(channel, kind.details(info, probe, position)));
+    probeFigure.hidden = probeLabel === null;
     probeImage.hidden = !probeSrc;
     if (probeSrc) probeImage.src = probeSrc;
-    probeCaption.textContent = probeLabel;
+    probeCaption.textContent = probeLabel ?? "";
     if (!element.open) element.showModal();
     return true;
   }

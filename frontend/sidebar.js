@@ -8,11 +8,13 @@ export function createSidebar({ onRun, onLayer, onProbe }) {
   const runSelect = el("select", { id: "cnnviz-run", on: { change: () => onRun(runSelect.value) } });
   const layerList = el("ul", { className: "layer-list", "aria-labelledby": "cnnviz-layers-heading" });
   const probeList = el("div", { className: "probe-list", role: "group", "aria-labelledby": "cnnviz-probes-heading" });
+  const probeNote = el("p", { className: "probe-note", hidden: true, text: "This view does not depend on the probe image." });
   const element = el("aside", { className: "sidebar", "aria-label": "Data selection" }, [
     el("div", { className: "field" }, [el("label", { for: "cnnviz-run", text: "Run" }), runSelect]),
     el("h2", { id: "cnnviz-layers-heading", text: "Layers" }),
     layerList,
     el("h2", { id: "cnnviz-probes-heading", text: "Probe images" }),
+    probeNote,
     probeList,
   ]);
   const drawn = { runs: null, layers: null, probes: null };
@@ -46,8 +48,12 @@ export function createSidebar({ onRun, onLayer, onProbe }) {
     }
   }
 
-  /** probes: [{ label, src }] where src (thumbnail URL) may be null when no images were logged. */
-  function setProbes(probes, selected) {
+  /**
+   * probes: [{ label, src }] where src (thumbnail URL) may be null when no images were logged.
+   * `applies` is false for views that do not depend on the probe: the picker keeps the selection
+   * for when it matters again, but cannot be used.
+   */
+  function setProbes(probes, selected, applies = true) {
     const key = JSON.stringify(probes);
     if (drawn.probes !== key) {
       drawn.probes = key;
@@ -62,7 +68,9 @@ export function createSidebar({ onRun, onLayer, onProbe }) {
     }
     for (const button of probeList.querySelectorAll("button")) {
       button.setAttribute("aria-pressed", String(Number(button.dataset.probe) === selected));
+      button.disabled = !applies;
     }
+    probeNote.hidden = applies;
   }
 
   return { element, setRuns, setLayers, setProbes };

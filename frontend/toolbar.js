@@ -46,10 +46,15 @@ export function createToolbar({ onKind, onNorm, onColormap, onReload }) {
     ]),
   ]);
 
-  function set({ kindChoices, kind, norm, cmap }) {
+  /** `looks`: which look controls apply to what is shown ({ norm, cmap }); the others are disabled. */
+  function set({ kindChoices, kind, norm, cmap, looks }) {
     kinds.set(kindChoices.map((choice) => [choice, kindLabel(choice)]), kind);
     norms.set(Object.entries(NORMALIZATIONS), norm);
     colormapSelect.value = cmap;
+    if (looks) {
+      norms.element.disabled = !looks.norm;
+      colormapSelect.disabled = !looks.cmap;
+    }
   }
 
   return { element, set };

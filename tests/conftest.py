@@ -36,15 +36,22 @@ def small_cnn(in_channels: int = 1) -> nn.Sequential:
     )
 
 
-def write_training_logdir(run_dir: Path, steps: int, probes: int = 3) -> None:
-    """A run as a training loop leaves it: the real callback logging `steps` steps while weights change."""
+def write_training_logdir(
+    run_dir: Path, steps: int, probes: int = 3, kinds: tuple[str, ...] = ("feature_maps",)
+) -> None:
+    """A run as a training loop leaves it: the real callback logging `steps` steps while weights change.
+
+    Filter images, when among `kinds`, take 8 optimization steps: enough to differ between steps, cheap.
+    """
     from tb_cnnviz import CNNVizCallback
 
     generator = torch.Generator().manual_seed(0)
     model = small_cnn()
     images = torch.rand(probes, 1, 28, 28, generator=generator)
     labels = [f"probe {index}" for index in range(probes)]
-    with CNNVizCallback(model, images, log_dir=str(run_dir), probe_labels=labels) as viz:
+    with CNNVizCallback(
+        model, images, log_dir=str(run_dir), probe_labels=labels, kinds=kinds, filter_options={"steps": 8}
+    ) as viz:
         for epoch in range(steps):
             with torch.no_grad():
                 for parameter in model.parameters():

@@ -12,7 +12,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from conftest import TENSORBOARD, fetch, fetch_json, free_port, poll, tensorboard_server
+from conftest import TENSORBOARD, fetch, fetch_json, free_port, poll, tensorboard_server, write_training_logdir
 from PIL import Image
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -25,6 +25,8 @@ RUN = "run_a"
 LAYER = "4"  # the second conv layer of conftest.small_cnn: 16 channels of 14x14
 LAYER_TAG = f"{LAYER}/feature_maps"
 STEPS = 30
+FILTER_RUN = "run_b"  # logs filter images besides feature maps
+FILTER_STEPS = 4
 
 # Runs in every frame before the page's scripts: collects CSP violations, which Chromium reports as
 # events (and not always as console errors).
@@ -43,10 +45,20 @@ def plugin_url(base: str, route: str, **params) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(logdir_30_steps):
-    with tensorboard_server(logdir_30_steps) as base:
-        # The tab caches step lists; let TensorBoard finish reading the event file first.
-        poll(lambda: fetch_json(plugin_url(base, "steps", run=RUN, tag=LAYER_TAG))["steps"], lambda s: len(s) == STEPS)
+def logdir(tmp_path_factory) -> Path:
+    logdir = tmp_path_factory.mktemp("browser")
+    write_training_logdir(logdir / RUN, steps=STEPS)
+    write_training_logdir(logdir / FILTER_RUN, steps=FILTER_STEPS, kinds=("feature_maps", "filters"))
+    return logdir
+
+
+@pytest.fixture(scope="module")
+def server(logdir):
+    with tensorboard_server(logdir) as base:
+        # The tab caches step lists; let TensorBoard finish reading the event files first.
+        for run, tag, count in [(RUN, LAYER_TAG, STEPS), (FILTER_RUN, f"{LAYER}/filters", FILTER_STEPS)]:
+            url = plugin_url(base, "steps", run=run, tag=tag)
+            poll(lambda url=url: fetch_json(url)["steps"], lambda steps, count=count: len(steps) == count)
         yield base
 
 
@@ -103,15 +115,16 @@ def tab(browser):
     context.close()
 
 
-def atlas_source(step: int, probe: int = 0) -> str:
-    """The relative image URL the tab should draw a step's atlas from."""
-    return "./image?" + urllib.parse.urlencode({"run": RUN, "tag": LAYER_TAG, "step": step, "index": probe + 1})
+def atlas_source(step: int, probe: int = 0, run: str = RUN, tag: str = LAYER_TAG, index: int | None = None) -> str:
+    """The relative image URL the tab should draw a step's atlas from (`index` defaults to the probe's)."""
+    index = probe + 1 if index is None else index
+    return "./image?" + urllib.parse.urlencode({"run": run, "tag": tag, "step": step, "index": index})
 
 
-def served_tiles(base: str, step: int, probe: int = 0) -> list[list[int]]:
+def served_tiles(base: str, step: int, probe: int = 0, run: str = RUN, tag: str = LAYER_TAG) -> list[list[int]]:
     """Each channel's tile, cut with PIL from the PNG the plugin serves for `step` (row-major pixels)."""
-    info = fetch_json(plugin_url(base, "info", run=RUN, tag=LAYER_TAG, step=step))
-    status, _, png = fetch(plugin_url(base, "image", run=RUN, tag=LAYER_TAG, step=step, index=probe + 1))
+    info = fetch_json(plugin_url(base, "info", run=run, tag=tag, step=step))
+    status, _, png = fetch(plugin_url(base, "image", run=run, tag=tag, step=step, index=probe + 1))
     assert status == 200
     atlas = Image.open(io.BytesIO(png)).convert("L")
     (height, width), columns = info["tile"], info["grid"][1]
@@ -193,8 +206,66 @@ def test_view_state_survives_a_reload_of_the_tensorboard_page(server, tab):
     assert tab.csp_violations() == []
 
 
-def test_the_tab_works_under_a_path_prefix(logdir_30_steps, tab):
-    with tensorboard_server(logdir_30_steps, path_prefix="/tb/x") as base:
+def test_filter_images_show_the_served_atlas_and_each_reached_activation(server, tab):
+    filters_tag = f"{LAYER}/filters"
+    last = FILTER_STEPS - 1
+    frame = tab.open(f"{server}/#cnnviz&p.cnnviz.run={FILTER_RUN}&p.cnnviz.layer={LAYER}&p.cnnviz.probe=2")
+    tab.wait_for_grid(source=atlas_source(last, probe=2, run=FILTER_RUN))
+
+    frame.click("label:has(input[name='cnnviz-kind'][value='filters'])")
+    # One atlas per step whatever the probe: blob 1.
+    frame = tab.wait_for_grid(step=last, source=atlas_source(last, run=FILTER_RUN, tag=filters_tag, index=1))
+    assert drawn_tiles(frame) == served_tiles(server, last, run=FILTER_RUN, tag=filters_tag)
+    info = fetch_json(plugin_url(server, "info", run=FILTER_RUN, tag=filters_tag, step=last))
+    assert shown_activations(frame) == [float(f"{value:.3g}") for value in info["activations"]]
+    assert frame.text_content(".title-meta") == f"Filter images · step {last}"
+
+    # The probe picker keeps its selection but has no say; normalization does not apply.
+    probe_buttons = "buttons => buttons.map(b => [b.disabled, b.getAttribute('aria-pressed')])"
+    assert frame.eval_on_selector_all(".probe", probe_buttons) == [[True, "false"], [True, "false"], [True, "true"]]
+    assert frame.is_visible(".probe-note")
+    assert frame.is_disabled("input[name='cnnviz-norm'][value='layer']")
+    assert "p.cnnviz.probe=2" in tab.page.url and "p.cnnviz.kind=filters" in tab.page.url
+
+    frame.hover(".tile >> nth=3")
+    assert frame.text_content(".channel-details") == f"Channel 3reached activation {shown_activations(frame)[3]:g}"
+
+    frame.focus(".tile >> nth=3")  # the View radios would take the arrow keys themselves
+    tab.page.keyboard.press("ArrowLeft")
+    frame = tab.wait_for_grid(step=last - 1, source=atlas_source(last - 1, run=FILTER_RUN, tag=filters_tag, index=1))
+    earlier = fetch_json(plugin_url(server, "info", run=FILTER_RUN, tag=filters_tag, step=last - 1))
+    assert drawn_tiles(frame) == served_tiles(server, last - 1, run=FILTER_RUN, tag=filters_tag)
+    assert shown_activations(frame) == [float(f"{value:.3g}") for value in earlier["activations"]]
+    assert earlier["activations"] != info["activations"], "weights changed, so the reached activations must too"
+
+    frame.click(".tile >> nth=3")
+    frame.wait_for_selector("dialog.lightbox[open]")
+    assert frame.text_content("dialog.lightbox h2") == f"Layer {LAYER} · Filter images · channel 3 · step {last - 1}"
+    assert frame.is_hidden("dialog.lightbox figure"), "filter images come from no probe image"
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.page.screenshot(path=ARTIFACTS / "cnnviz-filters-lightbox.png")
+    tab.page.keyboard.press("Escape")
+
+    tab.page.screenshot(path=ARTIFACTS / "cnnviz-filters-1400x900.png")
+    tab.page.set_viewport_size({"width": 1000, "height": 800})
+    tab.page.screenshot(path=ARTIFACTS / "cnnviz-filters-1000x800.png")
+
+    frame.click("label:has(input[name='cnnviz-kind'][value='feature_maps'])")  # back: the probe counts again
+    frame = tab.wait_for_grid(source=atlas_source(last - 1, probe=2, run=FILTER_RUN))
+    assert drawn_tiles(frame) == served_tiles(server, last - 1, probe=2, run=FILTER_RUN)
+    assert not frame.is_disabled(".probe >> nth=0")
+    assert frame.query_selector(".tile-caption") is None
+    assert tab.console_errors == []
+    assert tab.csp_violations() == []
+
+
+def shown_activations(frame) -> list[float]:
+    texts = frame.eval_on_selector_all(".tile-caption", "captions => captions.map(c => c.textContent)")
+    return [float(text) for text in texts]
+
+
+def test_the_tab_works_under_a_path_prefix(logdir, tab):
+    with tensorboard_server(logdir, path_prefix="/tb/x") as base:
         frame = tab.open(f"{base}/#cnnviz")
         assert tab.grid(frame)["source"].startswith("./image?")
         assert frame.url.startswith(f"{base}/data/plugin_entry.html")
