@@ -18,12 +18,14 @@ from tensorboard.util import tb_logging
 from werkzeug import wrappers
 
 from tb_cnnviz import metadata
+from tb_cnnviz.step_statistics import channel_statistics
 
 logger = tb_logging.get_logger()
 
 KEEP_EVERY_STEP = 0  # --samples_per_plugin value meaning "no reservoir sampling"
 _ALL_STEPS = 1 << 30  # read-time stand-in for "every step": downsample=0 returns nothing
 _IMAGE_CACHE_SECONDS = 600
+_STATISTICS_CACHE_SIZE = 20_000  # steps' statistics kept in memory (a few KB each)
 _STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 
 
@@ -47,6 +49,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         samples = (context.sampling_hints or {}).get(metadata.PLUGIN_NAME, KEEP_EVERY_STEP)
         self._downsample = samples if samples > 0 else _ALL_STEPS
         self._frontend = _frontend_dir()
+        self._statistics_cache: dict[str, dict] = {}
 
     def get_plugin_apps(self) -> dict:
         return {
@@ -54,6 +57,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             "/steps": self._serve_steps,
             "/info": self._serve_info,
             "/image": self._serve_image,
+            "/series": self._serve_series,
             "/static/*": self._serve_static,
         }
 
@@ -87,6 +91,23 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         return http_util.Respond(
             request, self._read(request, blobs[0]), "application/json", expires=_IMAGE_CACHE_SECONDS
         )
+
+    @wrappers.Request.application
+    def _serve_series(self, request: wrappers.Request) -> wrappers.Response:
+        """Per-channel statistics of every step of a tag, for charts, without fetching each info."""
+        series = self._series(request)
+        rows = [self._step_statistics(request, datum.values[0]) for datum in series]
+        channels = rows[-1]["channels"] if rows else []
+        names = sorted({name for row in rows for name in row["stats"]})
+        stats = {name: [_by_channel(row, name, channels) for row in rows] for name in names}
+        payload = {
+            "kind": rows[-1]["kind"] if rows else None,
+            "steps": [datum.step for datum in series],
+            "wall_times": [datum.wall_time for datum in series],
+            "channels": channels,
+            "stats": stats,
+        }
+        return _json(request, payload)
 
     @wrappers.Request.application
     def _serve_image(self, request: wrappers.Request) -> wrappers.Response:
@@ -135,6 +156,17 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             f"step {step} is not logged; logged steps: {steps[:20]}{' ...' if len(steps) > 20 else ''}"
         )
 
+    def _step_statistics(self, request: wrappers.Request, blob: provider.BlobReference) -> dict:
+        """A step's kind, channels and per-channel statistics; cached, since a logged step never changes."""
+        cached = self._statistics_cache.get(blob.blob_key)
+        if cached is None:
+            info = json.loads(self._read(request, blob))
+            cached = {"kind": info.get("kind"), "channels": info.get("channels", []), "stats": channel_statistics(info)}
+            if len(self._statistics_cache) >= _STATISTICS_CACHE_SIZE:
+                self._statistics_cache.pop(next(iter(self._statistics_cache)))
+            self._statistics_cache[blob.blob_key] = cached
+        return cached
+
     def _read(self, request: wrappers.Request, blob: provider.BlobReference) -> bytes:
         ctx, _ = _context(request)
         return self._data_provider.read_blob(ctx, blob_key=blob.blob_key)
@@ -145,6 +177,12 @@ def _frontend_dir() -> Path:
     package = Path(__file__).resolve().parent
     installed, checkout = package / "frontend", package.parent / "frontend"
     return installed if installed.is_dir() else checkout
+
+
+def _by_channel(row: dict, name: str, channels: list[int]) -> list:
+    """One step's values of statistic `name` in the order of `channels`; None where it has none."""
+    values = dict(zip(row["channels"], row["stats"].get(name, []), strict=False))
+    return [values.get(channel) for channel in channels]
 
 
 def _describe_run(run: str, tags: dict) -> dict:

@@ -9,6 +9,7 @@ import urllib.parse
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import fetch, fetch_json, poll, tensorboard_server, write_training_logdir
 from PIL import Image
@@ -37,9 +38,16 @@ def test_every_logged_step_is_served_by_both_loaders(logdir_30_steps, load_fast)
         assert [(layer["name"], layer["shape"]) for layer in layers] == [("0", [8, 28, 28]), ("4", [16, 14, 14])]
         assert runs[0]["probes"]["labels"] == ["probe 0", "probe 1", "probe 2"]
 
+        series = fetch_json(plugin_url(base, "series", run="run_a", tag=LAYER_TAG))
+        assert series["kind"] == "feature_maps" and series["steps"] == steps and series["channels"] == list(range(8))
+
         atlases = set()
         for step in steps:
             info = fetch_json(plugin_url(base, "info", run="run_a", tag=LAYER_TAG, step=step))
+            # The series route aggregates each step's statistics over the probes.
+            per_probe = np.array(info["stats"]["mean"])
+            np.testing.assert_allclose(series["stats"]["mean"][step], per_probe.mean(axis=0), rtol=1e-4)
+            np.testing.assert_array_equal(series["stats"]["max"][step], np.array(info["stats"]["max"]).max(axis=0))
             assert info["channels"] == list(range(8)) and info["probes"] == 3
             status, headers, body = fetch(plugin_url(base, "image", run="run_a", tag=LAYER_TAG, step=step, index=1))
             assert status == 200 and headers["Content-Type"] == "image/png"
