@@ -1,0 +1,158 @@
+"""Deconvnet projections of vgg11 `features.8` (64 channels x 4 probes of 128 px): ours vs the usual way.
+
+The usual way (attribution libraries): one forward and backward pass of the whole model per projection,
+the ReLU rule put on the model's nn.ReLU modules. Ours: every projection of the layer in one batch, the
+forward stopped at the layer, each projection computed on the crop under its unit's receptive field.
+Also shown: ours without crops, and our first call, which measures the receptive field once.
+The results are compared with the usual way's full-image projections.
+
+    python benchmarks/deconv_speed.py            # 32 reference projections, 5 repeats
+    python benchmarks/deconv_speed.py --quick    # 8 reference projections, 2 repeats
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from tb_cnnviz import deconvnet
+
+LAYER = "features.8"
+CHANNELS = list(range(64))
+PROBES, SIZE = 4, 128
+TARGET_SPEEDUP = 20.0
+
+
+class _DeconvReLU(nn.Module):
+    """The usual way's ReLU: forward relu, backward relu(grad_output)."""
+
+    class _Rule(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clamp(min=0)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            return grad_output.clamp(min=0)
+
+    def forward(self, x):
+        return self._Rule.apply(x)
+
+
+def usual_model(model: nn.Module) -> nn.Module:
+    """A copy of `model` with each nn.ReLU module replaced by the deconvnet rule (as module hooks would)."""
+    copied = copy.deepcopy(model).eval()
+    for module in list(copied.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.ReLU):
+                setattr(module, name, _DeconvReLU())
+    return copied
+
+
+def usual_projection(model: nn.Module, image: torch.Tensor, channel: int) -> torch.Tensor:
+    """One projection: the whole model forward, then backward from the channel's strongest unit."""
+    captured = []
+    handle = model.get_submodule(LAYER).register_forward_hook(lambda _m, _i, output: captured.append(output))
+    try:
+        inputs = image.clone().requires_grad_(True)
+        model(inputs)
+    finally:
+        handle.remove()
+    units = captured[0][0, channel].flatten()
+    strongest = units.argmax()
+    (projection,) = torch.autograd.grad(units[strongest], inputs, grad_outputs=units[strongest].detach())
+    return projection[0]
+
+
+def timed(function):
+    started = time.perf_counter()
+    result = function()
+    return time.perf_counter() - started, result
+
+
+def machine_info() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
+        cpu = models[0] if models else cpu
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = " / ".join(f"{value:.1f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return (
+        f"{cpu}; {cores} usable cores; torch {torch.__version__} with {torch.get_num_threads()} threads; "
+        f"torchvision {torchvision.__version__}; Python {platform.python_version()}; load average {load}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer reference projections and repeats")
+    parser.add_argument("--reference", type=int, help="reference projections to time (default 32, quick 8)")
+    parser.add_argument("--repeats", type=int, help="timed calls of ours (default 5, quick 2)")
+    args = parser.parse_args()
+    reference_count = args.reference or (8 if args.quick else 32)
+    repeats = args.repeats or (2 if args.quick else 5)
+
+    torch.manual_seed(0)
+    model = torchvision.models.vgg11(weights=None).eval()
+    images = torch.rand(PROBES, 3, SIZE, SIZE)
+    projections = PROBES * len(CHANNELS)
+    print(machine_info())
+    print(f"vgg11 {LAYER}: {len(CHANNELS)} channels x {PROBES} probes of {SIZE} px = {projections} projections\n")
+
+    usual = usual_model(model)
+    pairs = [(index % PROBES, CHANNELS[(index * 7) % len(CHANNELS)]) for index in range(reference_count)]
+    usual_projection(usual, images[:1], 0)  # warm-up
+    usual_seconds, references = [], []
+    for probe, channel in pairs:
+        seconds, projection = timed(
+            lambda probe=probe, channel=channel: usual_projection(usual, images[probe : probe + 1], channel)
+        )
+        usual_seconds.append(seconds)
+        references.append(projection)
+    usual_per = statistics.median(usual_seconds)
+
+    cold_seconds, ours = timed(lambda: deconvnet(model, images, LAYER, channels=CHANNELS))  # measures the field
+    warm = statistics.median(
+        timed(lambda: deconvnet(model, images, LAYER, channels=CHANNELS))[0] for _ in range(repeats)
+    )
+    uncropped = statistics.median(
+        timed(lambda: deconvnet(model, images, LAYER, channels=CHANNELS, crop=False))[0]
+        for _ in range(max(1, repeats // 2))
+    )
+
+    rows = [
+        ("usual: whole model per projection", usual_per * projections, usual_per),
+        ("ours, first call (measures the field)", cold_seconds, cold_seconds / projections),
+        ("ours, batched, stop at layer, no crops", uncropped, uncropped / projections),
+        ("ours, batched + receptive-field crops", warm, warm / projections),
+    ]
+    print(f"{'method':<42}{'all (s)':>10}{'per projection (ms)':>22}{'speed-up':>10}")
+    for name, total, per in rows:
+        print(f"{name:<42}{total:>10.2f}{per * 1000:>22.2f}{usual_per / per:>9.1f}x")
+    print(f"\n(usual way: median of {reference_count} projections, times {projections}; ours: median of {repeats})")
+
+    worst = 0.0
+    for (probe, channel), reference in zip(pairs, references, strict=True):
+        ours_projection = ours.projections[probe, CHANNELS.index(channel)]
+        worst = max(worst, float((ours_projection - reference).abs().max() / reference.abs().max().clamp(min=1e-30)))
+    print(f"largest difference from the usual way's full-image projections: {worst:.1e} of the projection's range")
+    speedup = usual_per * projections / warm
+    verdict = "meets" if speedup >= TARGET_SPEEDUP else "misses"
+    print(f"speed-up {speedup:.1f}x {verdict} the target of {TARGET_SPEEDUP:.0f}x")
+
+
+if __name__ == "__main__":
+    main()
