@@ -11,8 +11,14 @@ import importlib
 _PUBLIC = {
     "CNNVizCallback": "tb_cnnviz.callback",
     "CNNVizWarning": "tb_cnnviz.callback",
+    "Projections": "tb_cnnviz.methods.deconv",
+    "ReceptiveField": "tb_cnnviz.methods.receptive_field",
+    "TopActivations": "tb_cnnviz.methods.top_activations",
+    "deconvnet": "tb_cnnviz.methods.deconv",
     "feature_maps": "tb_cnnviz.methods.capture",
+    "receptive_field": "tb_cnnviz.methods.receptive_field",
     "resolve_layers": "tb_cnnviz.methods.layers",
+    "top_activations": "tb_cnnviz.methods.top_activations",
 }
 
 __all__ = list(_PUBLIC)
