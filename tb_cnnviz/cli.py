@@ -30,7 +30,7 @@ from tb_cnnviz.checkpoints import (
 )
 from tb_cnnviz.layer_listing import format_layer_table, list_layers
 from tb_cnnviz.methods.layers import unwrap_model
-from tb_cnnviz.methods.model_state import evaluation_mode
+from tb_cnnviz.methods.model_state import evaluation_mode, model_device
 from tb_cnnviz.model_factory import build_model
 from tb_cnnviz.probe_images import DEMO_DATASET, ProbeImageError, load_probe_images
 
@@ -81,6 +81,7 @@ def log_checkpoints_command(arguments: argparse.Namespace) -> None:
             probes.images,
             log_dir=arguments.logdir,
             layers=arguments.layers,
+            kinds=arguments.kinds,
             max_channels=arguments.max_channels,
             probe_labels=probes.labels,
             input_mean=probes.input_mean,
@@ -101,10 +102,9 @@ def _input_channels(model: nn.Module) -> int:
 
 def _check_model_takes(model: nn.Module, images: torch.Tensor, source: str) -> None:
     """One forward pass on a probe, so images of the wrong size fail with their shape named."""
-    device = next(model.parameters(), torch.empty(0)).device
     try:
         with evaluation_mode(model), torch.no_grad():
-            model(images[:1].to(device))
+            model(images[:1].to(model_device(model)))
     except Exception as error:
         raise ProbeImageError(
             f"the model cannot run on the probe images from {source} (shape {tuple(images.shape)}): {error}; "
@@ -153,8 +153,8 @@ def _parser() -> argparse.ArgumentParser:
         "--kinds",
         nargs="+",
         choices=metadata.LAYER_KINDS,
-        default=list(metadata.LAYER_KINDS),
-        help="what to log per layer (this release logs feature_maps)",
+        default=[metadata.FEATURE_MAPS],
+        help=f"what to log per layer (default: {metadata.FEATURE_MAPS})",
     )
     checkpoints.add_argument("--max-channels", type=int, default=64, help="channels shown per layer (default: 64)")
     checkpoints.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize image files to H x W")

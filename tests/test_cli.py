@@ -99,11 +99,14 @@ def test_checkpoints_become_the_steps_of_a_run_in_training_order(checkpoints, im
     assert "checkpoints: 100%" in err and "3/3" in err, "a progress bar"
 
 
-def test_layers_option_and_a_tensor_file_of_probes(checkpoints, tmp_path):
+def test_layers_and_kinds_options_and_a_tensor_file_of_probes(checkpoints, tmp_path):
     directory, _ = checkpoints
     torch.save(torch.randn(3, 1, 28, 28), tmp_path / "probes.pt")
-    assert log_checkpoints(directory, tmp_path / "probes.pt", tmp_path / "run", "--layers", "4") == 0
-    assert set(read_cnnviz_events(tmp_path / "run")) == {"probes", "4/feature_maps"}
+    options = ["--layers", "4", "--kinds", "feature_maps", "deconv"]
+    assert log_checkpoints(directory, tmp_path / "probes.pt", tmp_path / "run", *options) == 0
+    events = read_cnnviz_events(tmp_path / "run")
+    assert set(events) == {"probes", "4/feature_maps", "4/deconv"}
+    assert sorted(events["4/deconv"]) == [0, 2, 4]
 
 
 @pytest.fixture(scope="module")
