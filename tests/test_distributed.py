@@ -1,4 +1,4 @@
-"""Under DistributedDataParallel (gloo, 2 CPU processes) the callback logs from rank 0 only,
+"""Under DistributedDataParallel (gloo, 2 CPU processes) the callback logs every kind from rank 0 only,
 issues no collective, and leaves training exactly as it would be without it.
 
 Both ranks run the same short real training twice, with and without the callback; the parent
@@ -17,6 +17,8 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from conftest import read_cnnviz_events, small_cnn
 from torch.nn.parallel import DistributedDataParallel
+
+from tb_cnnviz import CNNVizCallback, metadata
 
 WORLD_SIZE = 2
 EPOCHS = 2
@@ -53,8 +55,6 @@ def recording_collectives(calls: list[str]):
 
 def train(rank: int, log_dir: Path | None) -> tuple[dict[str, torch.Tensor], list[str]]:
     """A short DDP training from fixed weights on this rank's own batches; the callback logs each epoch if given."""
-    from tb_cnnviz import CNNVizCallback
-
     torch.manual_seed(0)
     model = DistributedDataParallel(small_cnn())
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -63,7 +63,7 @@ def train(rank: int, log_dir: Path | None) -> tuple[dict[str, torch.Tensor], lis
         (torch.randn(8, 1, 28, 28, generator=data), torch.randint(0, 10, (8,), generator=data)) for _ in range(3)
     ]
     probes = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(7))
-    viz = CNNVizCallback(model, probes, log_dir=str(log_dir)) if log_dir is not None else None
+    viz = CNNVizCallback(model, probes, log_dir=str(log_dir), kinds=metadata.LAYER_KINDS) if log_dir else None
     torch.manual_seed(1 + rank)  # dropout masks: the same in both runs of a rank, different across ranks
     calls: list[str] = []
     for epoch in range(EPOCHS):
@@ -112,6 +112,7 @@ def test_ddp_training_logs_from_rank_zero_only_and_is_unchanged(tmp_path):
             assert torch.equal(result["with"][name], results[0]["with"][name]), f"{name}: rank {rank} diverged"
 
     events = read_cnnviz_events(tmp_path / "logs-rank0")
-    assert set(events) == {"probes", "0/feature_maps", "4/feature_maps"}
-    assert sorted(events["0/feature_maps"]) == sorted(events["4/feature_maps"]) == list(range(EPOCHS))
+    layer_tags = {metadata.layer_tag(layer, kind) for layer in ("0", "4") for kind in metadata.LAYER_KINDS}
+    assert set(events) == {metadata.PROBES_TAG} | layer_tags, "every kind, from rank 0"
+    assert all(sorted(events[tag]) == list(range(EPOCHS)) for tag in layer_tags)
     assert not (tmp_path / "logs-rank1").exists(), "rank 1 wrote files"
