@@ -29,7 +29,7 @@ DEFAULT_SUBDIR = "cnnviz"
 
 
 class CNNVizCallback(pl.Callback):
-    """Logs feature maps of fixed probe images at the end of training epochs (step = epoch).
+    """Logs what chosen layers make of fixed probe images at the end of training epochs (step = epoch).
 
     The data goes into the run of the trainer's first TensorBoardLogger, next to the user's scalars;
     without one, into `log_dir` (default: `<trainer.default_root_dir>/cnnviz`). An explicit
@@ -37,9 +37,8 @@ class CNNVizCallback(pl.Callback):
     The LightningModule is the model: its forward must take the probe images, and layer names
     are its module names (e.g. "net.features.conv1").
 
-    `options` are those of `tb_cnnviz.CNNVizCallback` (layers, every_n_epochs, max_channels,
-    channels, max_tile_size, probe_labels, input_mean, input_std); unknown ones fail here, not
-    at the first epoch.
+    `options` are the keyword options of `tb_cnnviz.CNNVizCallback` (layers, kinds, every_n_epochs,
+    max_channels, probe_labels, input_mean, input_std...); unknown ones fail here, not at the first epoch.
     """
 
     def __init__(self, probe_images: torch.Tensor, *, log_dir: str | Path | None = None, **options: Any) -> None:
