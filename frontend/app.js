@@ -4,11 +4,17 @@
  * one overtook drops its results, so fast slider moves never paint stale steps.
  */
 import * as api from "./api.js";
+import { SIGNED } from "./colormaps.js";
+import { createCompareControls, differenceView } from "./compare.js";
 import { el } from "./dom.js";
+import { downloadView } from "./export.js";
+import { createFilmstrip } from "./filmstrip.js";
 import { createGrid } from "./grid.js";
+import { createHealth } from "./health.js";
 import { kindLabel, kindOf, layerKinds } from "./kinds.js";
 import { createLightbox } from "./lightbox.js";
 import { emptyLogdirHelp, errorBanner, notice } from "./messages.js";
+import { createPlayback } from "./playback.js";
 import { createSidebar } from "./sidebar.js";
 import { onExternalChange, readState, sameState, writeState } from "./state.js";
 import { createStepper } from "./stepper.js";
@@ -19,7 +25,7 @@ const PRELOAD_DISTANCE = 2; // steps on each side whose atlases load in the back
 export function createApp(root) {
   let state = readState();
   let generation = 0;
-  let shown = null; // what the grid currently shows, for the lightbox
+  let shown = null; // what the main grid shows, for the lightbox, playback and export
 
   const set = (patch) => {
     state = { ...state, ...patch };
@@ -35,29 +41,64 @@ export function createApp(root) {
     onLayer: (layer) => set({ layer }),
     onProbe: (probe) => set({ probe }),
   });
+  const compareControls = createCompareControls({
+    onCompare: (compare) => set({ compare }),
+    onOtherStep: (otherStep) => set({ otherStep }),
+    onOtherRun: (otherRun) => set({ otherRun }),
+    onDiff: (diff) => set({ diff }),
+  });
+  const views = el("div", { className: "views" }); // what Export PNG draws: title, panels, health
   const toolbar = createToolbar({
+    onPanel: (panel) => set({ panel }),
     onKind: (kind) => set({ kind }),
     onNorm: (norm) => set({ norm }),
     onColormap: (cmap) => set({ cmap }),
     onReload: reload,
+    onExport: () => exportPng(views),
+    compareControls: compareControls.element,
   });
-  const stepper = createStepper({ onStep: (step) => set({ step }) });
-  const grid = createGrid({ onOpen: (channel) => set({ channel }) });
+  const playback = createPlayback({
+    steps: () => shown?.steps ?? [],
+    current: () => shown?.step,
+    prepare: (step) => Promise.all([api.fetchInfo(shown.run, shown.tag, step), api.fetchPixels(api.imageUrl(shown.run, shown.tag, step, shown.imageIndex))]),
+    go: (step) => {
+      stepper.set(shown.steps, step);
+      set({ step });
+    },
+    onPlaying: (playing) => stepper.setPlayback({ playing, stepsPerSecond: state.speed }),
+  });
+  const stepper = createStepper({
+    onStep: (step) => set({ step }),
+    onPlay: () => playback.toggle(),
+    onSpeed: (speed) => {
+      playback.setSpeed(speed);
+      set({ speed });
+    },
+  });
+  const panel = (name) => {
+    const grid = createGrid({ onOpen: (channel) => set({ channel }), panel: name });
+    const title = el("h2", { className: "panel-title", hidden: true });
+    const element = el("div", { className: "panel", hidden: name !== "shown" }, [title, grid.element]);
+    return { grid, title, element };
+  };
+  const panels = { shown: panel("shown"), compared: panel("compared"), difference: panel("difference") };
+  const health = createHealth({ onLayer: (layer) => set({ layer, panel: "channels" }) });
+  const filmstrip = createFilmstrip({ onStep: (step) => set({ step }), onFrames: (frames) => set({ frames }) });
   const lightbox = createLightbox({
     onClose: () => {
       if (state.channel !== null) set({ channel: null });
     },
+    onExport: (figure) => exportPng(figure, `channel${state.channel}`),
+    below: filmstrip.element,
   });
   const title = el("h1", { className: "view-title" });
   const status = el("div", { className: "status" });
-  const main = el("main", { className: "content" }, [
-    el("div", { className: "controls" }, [toolbar.element, stepper.element]),
-    title,
-    status,
-    grid.element,
-  ]);
+  views.append(title, el("div", { className: "panels" }, Object.values(panels).map((part) => part.element)), health.element);
+  const main = el("main", { className: "content" }, [el("div", { className: "controls" }, [toolbar.element, stepper.element]), status, views]);
   const empty = el("div", { className: "empty-wrap", hidden: true }, [emptyLogdirHelp(reload)]);
   root.append(sidebar.element, main, empty, lightbox.element);
+  playback.setSpeed(state.speed);
+  stepper.setPlayback({ playing: false, stepsPerSecond: state.speed });
 
   onExternalChange((next) => {
     if (!sameState(next, state)) {
@@ -76,10 +117,14 @@ export function createApp(root) {
     main.hidden = isEmpty;
   }
 
+  function setBusy(busy) {
+    for (const part of Object.values(panels)) part.grid.setBusy(busy);
+  }
+
   async function update() {
     const token = ++generation;
     const overtaken = () => token !== generation;
-    grid.setBusy(true);
+    setBusy(true);
     say();
     try {
       const runs = await api.fetchRuns();
@@ -96,16 +141,20 @@ export function createApp(root) {
       const kindName = kinds.includes(state.kind) ? state.kind : kinds[0];
       const kind = kindOf(kindName);
       state = { ...state, run: run.run, layer: layer.name, kind: kindName };
-      toolbar.set({ kindChoices: kinds, kind: kindName, norm: state.norm, cmap: state.cmap });
+      toolbar.set({ panel: state.panel, kindChoices: kinds, kind: kindName, norm: state.norm, cmap: state.cmap });
       writeState(state);
-      grid.element.hidden = !kind;
+      const onHealth = state.panel === "health";
+      health.element.hidden = !onHealth;
+      panels.shown.element.hidden = onHealth || !kind;
       if (!kind) return say(notice(`This version of CNN Viz cannot draw “${kindLabel(kindName)}” yet.`));
 
       const tag = layer.kinds[kindName];
       const steps = await api.fetchSteps(run.run, tag);
       if (overtaken()) return;
-      grid.element.hidden = steps.length === 0;
-      if (steps.length === 0) return say(notice(`No steps logged for ${tag} yet.`));
+      if (steps.length === 0) {
+        panels.shown.element.hidden = true;
+        return say(notice(`No steps logged for ${tag} yet.`));
+      }
       const step = nearestStep(steps, state.step);
       stepper.set(steps, step);
 
@@ -118,7 +167,8 @@ export function createApp(root) {
       if (overtaken()) return;
       sidebar.setProbes(probes, probe, kind.perProbe);
 
-      const source = api.imageUrl(run.run, tag, step, kind.imageIndex(probe));
+      const imageIndex = kind.imageIndex(probe);
+      const source = api.imageUrl(run.run, tag, step, imageIndex);
       const atlas = await api.fetchPixels(source);
       if (overtaken()) return;
       if (state.step !== null && step !== state.step) {
@@ -127,23 +177,83 @@ export function createApp(root) {
       state = { ...state, step, probe };
       writeState(state);
       const looks = kind.looks(info, atlas);
-      toolbar.set({ kindChoices: kinds, kind: kindName, norm: state.norm, cmap: state.cmap, looks });
+      toolbar.set({ panel: state.panel, kindChoices: kinds, kind: kindName, norm: state.norm, cmap: state.cmap, looks });
       const look = { norm: looks.norm ? state.norm : "channel", cmap: looks.cmap ? state.cmap : "grey" };
       const probeInfo = kind.perProbe ? probes[probe] : null;
       title.replaceChildren(
-        el("span", { className: "title-layer", text: `Layer ${layer.name}` }),
-        el("span", { className: "title-meta", text: [kind.label, probeInfo?.label, `step ${step}`].filter(Boolean).join(" · ") }),
+        el("span", { className: "title-layer", text: onHealth ? `Run ${run.run}` : `Layer ${layer.name}` }),
+        el("span", { className: "title-meta", text: onHealth ? `step ${step}` : [kind.label, probeInfo?.label, `step ${step}`].filter(Boolean).join(" · ") }),
       );
+      shown = { kind, info, atlas, probe, look, step, steps, run: run.run, tag, imageIndex, layer: layer.name, probeInfo };
+      preloadNeighbours(run.run, tag, steps, step, imageIndex);
+
+      if (onHealth) {
+        for (const part of [panels.compared, panels.difference]) part.element.hidden = true;
+        compareControls.set({ compare: null, steps, step, runs: [], run: null, diff: false, diffAvailable: false });
+        lightbox.close();
+        await health.show({ run: run.run, layers: run.layers, current: step, selected: layer.name });
+        return;
+      }
       const total = layer.shape?.[0] ?? info.channels.length;
-      grid.draw({ kind, info, atlas, probe, look, total, source, step });
-      shown = { kind, info, atlas, probe, look, step, layer: layer.name, probeInfo };
+      panels.shown.grid.draw({ kind, info, atlas, probe, look, total, source, step });
+      await drawComparison({ runs, run, layer, kindName, kind, steps, step, probe, look, total, overtaken });
+      if (overtaken()) return;
       syncLightbox();
-      preloadNeighbours(run.run, tag, steps, step, kind.imageIndex(probe));
     } catch (error) {
       if (!overtaken()) say(errorBanner(error));
     } finally {
-      if (!overtaken()) grid.setBusy(false);
+      if (!overtaken()) setBusy(false);
     }
+  }
+
+  /** The compared panel (another step, or the same step of another run) and the difference panel. */
+  async function drawComparison({ runs, run, layer, kindName, kind, steps, step, probe, look, total, overtaken }) {
+    const otherRuns = runs.filter((candidate) => candidate.run !== run.run);
+    const compare = state.compare === "run" && otherRuns.length === 0 ? null : state.compare;
+    let other = null;
+    if (compare === "step") {
+      const otherStep = nearestStep(steps, state.otherStep ?? steps[0]);
+      other = { run: run.run, tag: layer.kinds[kindName], step: otherStep };
+      state = { ...state, otherStep };
+    } else if (compare === "run") {
+      const otherRun = otherRuns.find((candidate) => candidate.run === state.otherRun) ?? otherRuns[0];
+      state = { ...state, otherRun: otherRun.run };
+      const tag = otherRun.layers.find((candidate) => candidate.name === layer.name)?.kinds[kindName];
+      const otherSteps = tag ? await api.fetchSteps(otherRun.run, tag) : [];
+      if (overtaken()) return;
+      if (otherSteps.length) other = { run: otherRun.run, tag, step: nearestStep(otherSteps, step) };
+      else say(notice(`Run “${otherRun.run}” has no ${kindLabel(kindName)} of layer ${layer.name} to compare with.`));
+    }
+    writeState(state);
+    const diffAvailable = Boolean(other && kind.difference);
+    compareControls.set({
+      compare,
+      steps,
+      step: state.otherStep ?? steps[0],
+      runs: otherRuns.map((candidate) => candidate.run),
+      run: state.otherRun,
+      diff: state.diff,
+      diffAvailable,
+    });
+    panels.shown.title.hidden = !compare;
+    panels.shown.title.textContent = `${run.run} · step ${step}`;
+    panels.compared.element.hidden = !other;
+    panels.difference.element.hidden = true;
+    if (!other) return;
+
+    const source = api.imageUrl(other.run, other.tag, other.step, kind.imageIndex(probe));
+    const [info, atlas] = await Promise.all([api.fetchInfo(other.run, other.tag, other.step), api.fetchPixels(source)]);
+    if (overtaken()) return;
+    panels.compared.title.hidden = false;
+    panels.compared.title.textContent = `${other.run} · step ${other.step}`;
+    panels.compared.grid.draw({ kind, info, atlas, probe, look, total, source, step: other.step });
+    if (!state.diff || !diffAvailable) return;
+    const difference = differenceView(shown, { info, atlas }, probe);
+    if (!difference) return say(notice("The two views have different tile sizes, so they cannot be subtracted."));
+    panels.difference.element.hidden = false;
+    panels.difference.title.hidden = false;
+    panels.difference.title.textContent = `Difference: step ${step} minus ${other.run === run.run ? `step ${other.step}` : `${other.run} step ${other.step}`}`;
+    panels.difference.grid.draw({ kind: difference, info: shown.info, atlas: shown.atlas, probe, look: { norm: "channel", cmap: SIGNED }, total, source: `${source}#difference`, step });
   }
 
   function syncLightbox() {
@@ -160,6 +270,19 @@ export function createApp(root) {
       state = { ...state, channel: null };
       lightbox.close();
       writeState(state);
+      return;
+    }
+    const { kind, run, tag, steps, probe, look, step } = shown;
+    filmstrip.show({ kind, run, tag, steps, channel: state.channel, probe, look, frames: state.frames, current: step }).catch((error) => say(errorBanner(error)));
+  }
+
+  async function exportPng(container, detail = null) {
+    const parts = ["cnnviz", state.run, state.layer, state.panel === "health" ? "health" : state.kind, detail, `step${state.step}`];
+    const name = parts.filter((part) => part !== null).join("-").replace(/[^\w.-]+/g, "_");
+    try {
+      await downloadView(container, `${name}.png`);
+    } catch (error) {
+      say(errorBanner(error));
     }
   }
 

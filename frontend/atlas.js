@@ -7,7 +7,7 @@
  * - layer-wide: v means activation lo + v/255*(hi-lo) of that tile; show it on the scale of the
  *   lowest lo and highest hi over the probe's tiles, so channels compare by brightness.
  */
-import { COLORMAPS } from "./colormaps.js";
+import { lookupTable } from "./colormaps.js";
 
 /** [lowest, highest] activation over all tiles of one probe. */
 export function layerRange(info, probe) {
@@ -37,7 +37,7 @@ export function normalizationTable(info, probe, position, norm) {
 }
 
 /** Where tile `position` lies in the atlas. */
-function tileBox(info, position) {
+export function tileBox(info, position) {
   const [height, width] = info.tile;
   const columns = info.grid[1];
   return { x0: (position % columns) * width, y0: Math.floor(position / columns) * height, width, height };
@@ -46,7 +46,7 @@ function tileBox(info, position) {
 /** A grey tile (R = G = B in the PNG) as ImageData, value v drawn as colormap entry table[v]. */
 export function colourGreyTile(atlas, info, position, { table = IDENTITY, cmap }) {
   const { x0, y0, width, height } = tileBox(info, position);
-  const { lut } = COLORMAPS[cmap];
+  const lut = lookupTable(cmap);
   const tile = new ImageData(width, height);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {

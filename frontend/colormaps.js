@@ -1,5 +1,6 @@
 /**
  * Colormaps as 256-entry RGB lookup tables. Viridis is matplotlib's table (CC0), rounded to bytes.
+ * "signed" (blue, white at the middle entry 128, red) is for differences and not offered in the picker.
  */
 
 const VIRIDIS_HEX =
@@ -32,6 +33,27 @@ function grey() {
   return lut;
 }
 
+/** Blue (negative) to white (zero, entry 128) to red (positive), ColorBrewer RdBu's ends. */
+function signed() {
+  const lut = new Uint8ClampedArray(256 * 3);
+  const blue = [33, 102, 172];
+  const red = [178, 24, 43];
+  for (let i = 0; i < 256; i++) {
+    const t = (i - 128) / (i < 128 ? 128 : 127);
+    const end = t < 0 ? blue : red;
+    for (let c = 0; c < 3; c++) lut[i * 3 + c] = Math.round(255 + (end[c] - 255) * Math.abs(t));
+  }
+  return lut;
+}
+
+export const SIGNED = "signed";
+const SIGNED_LUT = signed();
+
+/** The lookup table of a colormap name, the signed one included. */
+export function lookupTable(name) {
+  return name === SIGNED ? SIGNED_LUT : COLORMAPS[name].lut;
+}
+
 export const COLORMAPS = {
   grey: { label: "Grey", lut: grey() },
   viridis: { label: "Viridis", lut: fromHex(VIRIDIS_HEX) },
@@ -45,7 +67,7 @@ export function isColormap(name) {
 
 /** Paint the colormap left (0) to right (255) into a canvas, for legends. */
 export function drawColorbar(canvas, name) {
-  const { lut } = COLORMAPS[name];
+  const lut = lookupTable(name);
   canvas.width = 256;
   canvas.height = 1;
   const image = new ImageData(256, 1);

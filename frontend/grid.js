@@ -11,14 +11,15 @@ const TILE_GAP = 8;
 const TILE_SIZES = { min: 72, max: 208 }; // CSS pixels of a tile's width
 const CAPTION_HEIGHT = 18; // .tile-caption in style.css
 
-export function createGrid({ onOpen }) {
+/** `panel` names the grid among several ("shown", "compared", "difference"); tests select by it. */
+export function createGrid({ onOpen, panel }) {
   const tiles = el("div", { className: "tiles", role: "list", "aria-label": "Channels" });
   const details = el("div", { className: "channel-details" });
   const colorbar = el("canvas", { className: "colorbar", "aria-hidden": "true" });
   const scaleLow = el("span");
   const scaleHigh = el("span");
   const scale = el("div", { className: "scale", title: "Values mapped to the colormap's ends" }, [scaleLow, colorbar, scaleHigh]);
-  const element = el("section", { className: "grid", "aria-label": "Channels" }, [
+  const element = el("section", { className: "grid", "aria-label": "Channels", "data-panel": panel }, [
     el("div", { className: "infobar" }, [details, scale]),
     tiles,
   ]);
@@ -56,6 +57,7 @@ export function createGrid({ onOpen }) {
         const button = el("button", { type: "button", className: "tile", "data-position": position, "aria-label": `Channel ${channel}` }, [
           el("canvas", { width, height }),
           el("span", { className: "tile-label", "aria-hidden": "true", text: String(channel) }),
+          el("span", { className: "tile-dead", "aria-hidden": "true", text: "dead" }),
           captioned ? el("span", { className: "tile-caption" }) : null,
         ]);
         button.addEventListener("click", () => onOpen(channel));
@@ -77,8 +79,10 @@ export function createGrid({ onOpen }) {
     if (range) [scaleLow.textContent, scaleHigh.textContent] = range;
     if (position === null) {
       const shown = info.channels.length;
+      const dead = kind.deadPositions(info).size;
       const parts = [
         shown === total ? `${total} channels` : `${shown} of ${total} channels`,
+        dead > 0 && `${dead} dead (no activation on any probe)`,
         kind.captionLabel && `under each tile: ${kind.captionLabel}`,
         "hover a channel for statistics, click to enlarge",
       ];
@@ -101,9 +105,13 @@ export function createGrid({ onOpen }) {
       fitTiles();
     }
     view = { kind, info, atlas, probe, look, total };
+    const dead = kind.deadPositions(info);
     tiles.querySelectorAll(".tile").forEach((tile, position) => {
       paint(tile.querySelector("canvas"), kind.drawTile(atlas, info, probe, position, look));
       if (captioned) tile.querySelector(".tile-caption").textContent = kind.caption(info, position);
+      const isDead = dead.has(position);
+      tile.classList.toggle("dead", isDead);
+      tile.setAttribute("aria-label", `Channel ${info.channels[position]}${isDead ? " (dead)" : ""}`);
     });
     drawColorbar(colorbar, look.cmap);
     // For tests and debugging: which PNG and step the tiles come from.

@@ -12,6 +12,8 @@
  *   details(info, probe, position)   [[name, text], ...] for the hover bar and the lightbox
  *   scale(info, probe, position, look)   [low, high] texts beside the colorbar, or null
  *   series                      per-channel statistics over steps (keys of a series' stats)
+ *   deadPositions(info)         atlas positions of channels not active on any probe (flagged)
+ *   difference                  whether two steps' tiles subtract meaningfully (compare view)
  */
 import { colourGreyTile, copyTile, displayRange, isGrey, normalizationTable } from "./atlas.js";
 import { formatNumber, formatPercent } from "./dom.js";
@@ -43,6 +45,8 @@ const featureMaps = {
     { stat: "mean", label: "Mean activation", format: formatNumber },
     { stat: "dead", label: "Dead fraction", format: formatPercent, range: [0, 1] },
   ],
+  deadPositions: (info) => deadPositions(info),
+  difference: true,
 };
 
 const filters = {
@@ -58,7 +62,19 @@ const filters = {
   details: (info, probe, position) => [["reached activation", formatNumber(info.activations[position])]],
   scale: (info, probe, position, look) => (look.cmap ? ["0", "1"] : null),
   series: [{ stat: "activation", label: "Reached activation", format: formatNumber }],
+  deadPositions: () => new Set(),
+  difference: false, // pictures optimized from noise: pixel differences say nothing
 };
+
+/** A channel is dead at a step when its maximum over all probes is <= 0 (never active). */
+export function deadPositions(info) {
+  const dead = new Set();
+  info.channels.forEach((_, position) => {
+    const peaks = info.stats.max.map((row) => row[position]).filter((value) => value !== null);
+    if (peaks.length && Math.max(...peaks) <= 0) dead.add(position);
+  });
+  return dead;
+}
 
 const KINDS = { feature_maps: featureMaps, filters };
 const LABELS = { deconv: "Deconv" }; // known, not drawable by this version yet

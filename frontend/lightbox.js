@@ -1,13 +1,14 @@
 /**
  * One channel enlarged in a modal dialog: pixelated upscale, its statistics, the probe image it
- * responds to (for kinds drawn per probe). Escape (native to <dialog>), the close button or a click
- * beside it closes it; Left/Right keep stepping through training while it is open.
+ * responds to (for kinds drawn per probe), and below it `below` (the filmstrip). Escape (native to
+ * <dialog>), the close button or a click beside it closes it; Left/Right keep stepping through
+ * training while it is open.
  */
 import { paint } from "./atlas.js";
 import { el } from "./dom.js";
 import { statsLine } from "./grid.js";
 
-export function createLightbox({ onClose }) {
+export function createLightbox({ onClose, onExport, below }) {
   const title = el("h2", { id: "cnnviz-lightbox-title" });
   const canvas = el("canvas", { className: "lightbox-canvas" });
   const stats = el("p", { className: "lightbox-stats" });
@@ -15,8 +16,12 @@ export function createLightbox({ onClose }) {
   const probeCaption = el("figcaption");
   const probeFigure = el("figure", {}, [probeImage, probeCaption]);
   const closeButton = el("button", { type: "button", className: "close", "aria-label": "Close", text: "×" });
-  const element = el("dialog", { className: "lightbox", "aria-labelledby": "cnnviz-lightbox-title" }, [
-    el("header", {}, [title, closeButton]),
+  const exportButton = el("button", { type: "button", className: "export", title: "Download this channel and its filmstrip as a PNG image", on: { click: () => onExport(figure) } }, [
+    el("span", { "aria-hidden": "true", text: "⤓ " }),
+    "Export PNG",
+  ]);
+  const figure = el("div", { className: "lightbox-figure" }, [
+    el("header", {}, [title, exportButton, closeButton]),
     el("div", { className: "lightbox-body" }, [
       canvas,
       el("div", { className: "lightbox-side" }, [
@@ -25,7 +30,9 @@ export function createLightbox({ onClose }) {
         el("p", { className: "muted", text: "← → change step · Esc closes" }),
       ]),
     ]),
+    below,
   ]);
+  const element = el("dialog", { className: "lightbox", "aria-labelledby": "cnnviz-lightbox-title" }, [figure]);
 
   closeButton.addEventListener("click", () => element.close());
   element.addEventListener("click", (event) => {

@@ -1,5 +1,8 @@
 /**
- * The view state (run, layer, kind, probe, step, channel, norm, cmap) kept in URLs.
+ * The view state kept in URLs: what is shown (run, layer, kind, probe, step, channel), how (norm,
+ * cmap), which panel (channels or layer health), the filmstrip's frame count, what the view is
+ * compared with (compare = "step" | "run" with otherStep / otherRun, diff) and the playback speed.
+ * Whether playback runs is not kept: a shared link should not start moving on its own.
  *
  * Two places hold it:
  * - the iframe's own hash (`#run=a&layer=conv1&step=4`), for the tab page opened on its own;
@@ -13,11 +16,31 @@ import { DEFAULT_COLORMAP, isColormap } from "./colormaps.js";
 
 const PLUGIN_NAME = "cnnviz";
 const PARENT_PREFIX = `p.${PLUGIN_NAME}.`;
-const FIELDS = ["run", "layer", "kind", "probe", "step", "channel", "norm", "cmap"];
+const FIELDS = [
+  "run",
+  "layer",
+  "kind",
+  "probe",
+  "step",
+  "channel",
+  "norm",
+  "cmap",
+  "panel",
+  "frames",
+  "compare",
+  "otherStep",
+  "otherRun",
+  "diff",
+  "speed",
+];
 
 export const NORMALIZATIONS = { channel: "Per channel", layer: "Layer-wide" };
+export const PANELS = { channels: "Channels", health: "Layer health" };
+export const COMPARISONS = { step: "Another step", run: "Another run" };
+export const SPEEDS = [1, 2, 4, 8]; // steps per second
+export const FRAME_COUNTS = [8, 16, 32]; // evenly spaced filmstrip frames; 0 = every step
 
-const DEFAULT_NORM = "channel";
+const DEFAULTS = { norm: "channel", panel: "channels", frames: 8, speed: 2 };
 
 /** Reads the state from the iframe hash if it has one, else from TensorBoard's page hash. */
 export function readState() {
@@ -29,7 +52,8 @@ export function readState() {
 }
 
 export function writeState(state) {
-  const entries = FIELDS.filter((field) => state[field] !== null).map((field) => [field, String(state[field])]);
+  const kept = (field) => state[field] !== null && state[field] !== false && state[field] !== DEFAULTS[field];
+  const entries = FIELDS.filter(kept).map((field) => [field, String(state[field])]);
   const own = new URL(location.href); // absolute: a bare "#..." would resolve against <base href>
   own.hash = new URLSearchParams(entries).toString();
   if (own.href !== location.href) history.replaceState(history.state, "", own.href);
@@ -42,8 +66,10 @@ export function onExternalChange(callback) {
   const parent = parentWindow();
   parent?.addEventListener("hashchange", () => {
     const items = hashItems(parent);
-    // Switching TensorBoard tabs also changes the hash: only follow edits aimed at this tab.
-    if (activeTab(items) === PLUGIN_NAME && parentFields(parent).size > 0) callback(readState());
+    // Switching TensorBoard tabs also changes the hash: only follow edits aimed at this tab. The
+    // edited page hash wins over the iframe's own, which still holds the state before the edit.
+    const mirrored = parentFields(parent);
+    if (activeTab(items) === PLUGIN_NAME && mirrored.size > 0) callback(toState((field) => mirrored.get(field) ?? null));
   });
 }
 
@@ -56,7 +82,10 @@ function toState(get) {
     const text = get(field);
     return text !== null && /^-?\d+$/.test(text) ? Number(text) : null;
   };
+  const oneOf = (field, choices, fallback) => (Object.hasOwn(choices, get(field)) ? get(field) : fallback);
   const cmap = get("cmap");
+  const frames = integer("frames");
+  const speed = integer("speed");
   return {
     run: get("run"),
     layer: get("layer"),
@@ -64,8 +93,15 @@ function toState(get) {
     probe: Math.max(0, integer("probe") ?? 0),
     step: integer("step"),
     channel: integer("channel"),
-    norm: Object.hasOwn(NORMALIZATIONS, get("norm")) ? get("norm") : DEFAULT_NORM,
+    norm: oneOf("norm", NORMALIZATIONS, DEFAULTS.norm),
     cmap: isColormap(cmap) ? cmap : DEFAULT_COLORMAP,
+    panel: oneOf("panel", PANELS, DEFAULTS.panel),
+    frames: frames === 0 || FRAME_COUNTS.includes(frames) ? frames : DEFAULTS.frames,
+    compare: oneOf("compare", COMPARISONS, null),
+    otherStep: integer("otherStep"),
+    otherRun: get("otherRun"),
+    diff: get("diff") === "true",
+    speed: SPEEDS.includes(speed) ? speed : DEFAULTS.speed,
   };
 }
 

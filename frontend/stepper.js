@@ -1,12 +1,14 @@
 /**
  * Step navigation: slider over the logged steps (they need not be evenly spaced), previous/next
- * buttons, and Left/Right arrow keys anywhere in the tab except where they edit something.
+ * buttons, Left/Right arrow keys anywhere in the tab except where they edit something, and the
+ * play/pause button with its speed.
  */
 import { el } from "./dom.js";
+import { SPEEDS } from "./state.js";
 
 const EDITABLE = new Set(["INPUT", "SELECT", "TEXTAREA"]); // range and radio inputs handle arrows themselves
 
-export function createStepper({ onStep }) {
+export function createStepper({ onStep, onPlay, onSpeed }) {
   let steps = [];
   let index = 0;
 
@@ -15,6 +17,12 @@ export function createStepper({ onStep }) {
   const next = el("button", { type: "button", className: "step-button", "aria-label": "Next step", text: "›", on: { click: () => go(index + 1) } });
   const readout = el("output", { className: "step-value", for: "cnnviz-step" });
   const position = el("span", { className: "step-position" });
+  const play = el("button", { type: "button", className: "play", "aria-pressed": "false", on: { click: onPlay } }, [el("span", { "aria-hidden": "true", text: "▶" }), " Play"]);
+  const speed = el(
+    "select",
+    { id: "cnnviz-speed", "aria-label": "Playback speed", on: { change: () => onSpeed(Number(speed.value)) } },
+    SPEEDS.map((value) => el("option", { value, text: `${value} steps/s` })),
+  );
   const element = el("div", { className: "stepper" }, [
     el("label", { for: "cnnviz-step", className: "legend", text: "Step" }),
     previous,
@@ -22,6 +30,8 @@ export function createStepper({ onStep }) {
     next,
     readout,
     position,
+    play,
+    speed,
   ]);
 
   function go(target) {
@@ -36,11 +46,18 @@ export function createStepper({ onStep }) {
     slider.max = String(Math.max(0, steps.length - 1));
     slider.value = String(index);
     slider.disabled = steps.length < 2;
+    play.disabled = steps.length < 2;
     slider.setAttribute("aria-valuetext", `step ${step}`);
     previous.disabled = index <= 0;
     next.disabled = index >= steps.length - 1;
     readout.textContent = String(step);
     position.textContent = `${index + 1} of ${steps.length}`;
+  }
+
+  function setPlayback({ playing, stepsPerSecond }) {
+    play.setAttribute("aria-pressed", String(playing));
+    play.replaceChildren(el("span", { "aria-hidden": "true", text: playing ? "❚❚" : "▶" }), playing ? " Pause" : " Play");
+    speed.value = String(stepsPerSecond);
   }
 
   document.addEventListener("keydown", (event) => {
@@ -52,5 +69,5 @@ export function createStepper({ onStep }) {
     go(index + (event.key === "ArrowRight" ? 1 : -1));
   });
 
-  return { element, set };
+  return { element, set, setPlayback };
 }

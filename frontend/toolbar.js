@@ -1,11 +1,12 @@
 /**
- * Controls for how the grid looks: kind of view, normalization, colormap; plus a reload button
- * (TensorBoard's own reload does not reach plugin iframes).
+ * Controls for what the main area shows and how: panel (channels or layer health), kind of view,
+ * normalization, colormap, comparison; plus reload (TensorBoard's own reload does not reach plugin
+ * iframes) and export buttons.
  */
 import { COLORMAPS } from "./colormaps.js";
 import { el } from "./dom.js";
 import { kindLabel } from "./kinds.js";
-import { NORMALIZATIONS } from "./state.js";
+import { NORMALIZATIONS, PANELS } from "./state.js";
 
 function radioGroup(legend, name, onChange) {
   const options = el("div", { className: "segmented" });
@@ -27,7 +28,8 @@ function radioGroup(legend, name, onChange) {
   return { element, set };
 }
 
-export function createToolbar({ onKind, onNorm, onColormap, onReload }) {
+export function createToolbar({ onPanel, onKind, onNorm, onColormap, onReload, onExport, compareControls }) {
+  const panels = radioGroup("Show", "cnnviz-panel", onPanel);
   const kinds = radioGroup("View", "cnnviz-kind", onKind);
   const norms = radioGroup("Normalize", "cnnviz-norm", onNorm);
   norms.set(Object.entries(NORMALIZATIONS), null);
@@ -36,18 +38,27 @@ export function createToolbar({ onKind, onNorm, onColormap, onReload }) {
     { id: "cnnviz-cmap", on: { change: () => onColormap(colormapSelect.value) } },
     Object.entries(COLORMAPS).map(([value, { label }]) => el("option", { value, text: label })),
   );
-  const element = el("div", { className: "toolbar", role: "toolbar", "aria-label": "Display options" }, [
+  const element = el("div", { className: "toolbar", role: "group", "aria-label": "Display options" }, [
+    panels.element,
     kinds.element,
     norms.element,
     el("div", { className: "control" }, [el("label", { for: "cnnviz-cmap", className: "legend", text: "Colormap" }), colormapSelect]),
-    el("button", { type: "button", className: "reload", title: "Reload runs and steps", on: { click: onReload } }, [
-      el("span", { "aria-hidden": "true", text: "⟳ " }),
-      "Reload",
+    compareControls,
+    el("div", { className: "actions" }, [
+      el("button", { type: "button", className: "export", title: "Download what is shown as a PNG image", on: { click: onExport } }, [
+        el("span", { "aria-hidden": "true", text: "⤓ " }),
+        "Export PNG",
+      ]),
+      el("button", { type: "button", className: "reload", title: "Reload runs and steps", on: { click: onReload } }, [
+        el("span", { "aria-hidden": "true", text: "⟳ " }),
+        "Reload",
+      ]),
     ]),
   ]);
 
   /** `looks`: which look controls apply to what is shown ({ norm, cmap }); the others are disabled. */
-  function set({ kindChoices, kind, norm, cmap, looks }) {
+  function set({ panel, kindChoices, kind, norm, cmap, looks }) {
+    panels.set(Object.entries(PANELS), panel);
     kinds.set(kindChoices.map((choice) => [choice, kindLabel(choice)]), kind);
     norms.set(Object.entries(NORMALIZATIONS), norm);
     colormapSelect.value = cmap;

@@ -7,6 +7,7 @@ Screenshots land in tests/artifacts/ for people to look at.
 from __future__ import annotations
 
 import io
+import itertools
 import subprocess
 import urllib.parse
 from pathlib import Path
@@ -91,15 +92,16 @@ class Tab:
         self.page.goto(url)
         return self.wait_for_grid()
 
-    def wait_for_grid(self, **expected):
-        """The tab's frame once its grid shows a drawn atlas (and data-* attributes equal to `expected`)."""
+    def wait_for_grid(self, panel: str = "shown", **expected):
+        """The tab's frame once the `panel` grid shows a drawn atlas (and data-* attributes equal to `expected`)."""
         frame = self.frame
-        selector = ".grid[data-source]" + "".join(f'[data-{key}="{value}"]' for key, value in expected.items())
+        selector = f".grid[data-panel={panel}][data-source]"
+        selector += "".join(f'[data-{key}="{value}"]' for key, value in expected.items())
         frame.wait_for_selector(selector, timeout=30_000)
         return frame
 
-    def grid(self, frame) -> dict:
-        return frame.eval_on_selector(".grid", "grid => ({ ...grid.dataset })")
+    def grid(self, frame, panel: str = "shown") -> dict:
+        return frame.eval_on_selector(f".grid[data-panel={panel}]", "grid => ({ ...grid.dataset })")
 
     def csp_violations(self) -> list[str]:
         recorded = [frame.evaluate("window.__cspViolations") for frame in (self.page.main_frame, self.frame)]
@@ -135,15 +137,15 @@ def served_tiles(base: str, step: int, probe: int = 0, run: str = RUN, tag: str 
     return tiles
 
 
-def drawn_tiles(frame) -> list[list[int]]:
+READ_RED_CHANNELS = """canvases => canvases.map(canvas => {
+  const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+  return Array.from(data.filter((_, i) => i % 4 === 0));
+})"""
+
+
+def drawn_tiles(frame, panel: str = "shown") -> list[list[int]]:
     """Each tile canvas's pixels as drawn (red channel: grey colormap, so equal to the atlas value)."""
-    return frame.eval_on_selector_all(
-        ".tile canvas",
-        """canvases => canvases.map(canvas => {
-             const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
-             return Array.from(data.filter((_, i) => i % 4 === 0));
-           })""",
-    )
+    return frame.eval_on_selector_all(f".grid[data-panel={panel}] .tile canvas", READ_RED_CHANNELS)
 
 
 def test_keyboard_steps_show_the_served_atlas_of_the_new_step(server, tab):
@@ -262,6 +264,256 @@ def test_filter_images_show_the_served_atlas_and_each_reached_activation(server,
 def shown_activations(frame) -> list[float]:
     texts = frame.eval_on_selector_all(".tile-caption", "captions => captions.map(c => c.textContent)")
     return [float(text) for text in texts]
+
+
+READ_RGB = """canvases => canvases.map(canvas => {
+  const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+  return Array.from(data.filter((_, i) => i % 4 !== 3));
+})"""
+CHART_VALUES = "charts => charts.map(chart => [chart.getAttribute('aria-label'), JSON.parse(chart.dataset.values)])"
+CHART_LINE = (230, 81, 0)  # #e65100 in charts.js
+
+
+def served_infos(base: str, steps, run: str = RUN, tag: str = LAYER_TAG) -> list[dict]:
+    return [fetch_json(plugin_url(base, "info", run=run, tag=tag, step=step)) for step in steps]
+
+
+def probe_mean(info: dict, stat: str, position: int) -> float:
+    values = [row[position] for row in info["stats"][stat]]
+    return sum(values) / len(values)
+
+
+def dead_positions(info: dict) -> list[int]:
+    """Channels whose maximum over all probes is <= 0 (the issue's definition of dead)."""
+    return [k for k in range(len(info["channels"])) if max(row[k] for row in info["stats"]["max"]) <= 0]
+
+
+def downloaded_png(tab, frame, selector: str):
+    with tab.page.expect_download() as download:
+        frame.click(selector)
+    return download.value.suggested_filename, Image.open(download.value.path()).convert("RGB")
+
+
+def has_colour(image, colour, tolerance: int = 12) -> bool:
+    return any(all(abs(a - b) <= tolerance for a, b in zip(pixel, colour, strict=True)) for pixel in image.getdata())
+
+
+def test_filmstrip_shows_a_channel_over_training_with_its_statistics(server, tab):
+    channel = 5  # channels are 0..15 in atlas order, so channel 5 is tile 5
+    frame = tab.open(f"{server}/#cnnviz&p.cnnviz.layer={LAYER}&p.cnnviz.channel={channel}")
+    frame.wait_for_selector(".filmstrip[data-ready]", timeout=30_000)
+    evenly = [int(i * (STEPS - 1) / 7 + 0.5) for i in range(8)]  # 8 frames by default, first and last included
+    assert (
+        frame.eval_on_selector_all(".filmstrip-frames [data-step]", "items => items.map(i => Number(i.dataset.step))")
+        == evenly
+    )
+    drawn = frame.eval_on_selector_all(".filmstrip .frame canvas", READ_RED_CHANNELS)
+    assert drawn == [served_tiles(server, step)[channel] for step in evenly]
+    assert frame.get_attribute(".frame[aria-current]", "aria-label") == f"Step {STEPS - 1}"
+
+    infos = served_infos(server, range(STEPS))
+    (mean_label, means), (dead_label, deads) = frame.eval_on_selector_all(".filmstrip svg.chart", CHART_VALUES)
+    assert mean_label.startswith("Mean activation") and dead_label.startswith("Dead fraction")
+    assert means == pytest.approx([probe_mean(info, "mean", channel) for info in infos])
+    assert deads == pytest.approx([probe_mean(info, "dead", channel) for info in infos])
+
+    frame.click(f".frame[aria-label='Step {evenly[2]}']")  # a frame jumps to its step
+    frame = tab.wait_for_grid(step=evenly[2], source=atlas_source(evenly[2]))
+    assert frame.text_content("dialog.lightbox h2").endswith(f"channel {channel} · step {evenly[2]}")
+    frame.wait_for_selector(f".frame[aria-current][aria-label='Step {evenly[2]}']")
+
+    frame.select_option("#cnnviz-frames", "0")  # every step
+    frame.wait_for_function("() => document.querySelectorAll('.filmstrip-frames [data-step]').length === 30")
+    frame.wait_for_selector(".filmstrip[data-ready]")
+    assert "p.cnnviz.frames=0" in tab.page.url
+    assert (
+        frame.eval_on_selector_all(".filmstrip .frame canvas", READ_RED_CHANNELS)[-1]
+        == served_tiles(server, STEPS - 1)[channel]
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.page.screenshot(path=ARTIFACTS / "cnnviz-filmstrip-1400x900.png")
+
+    name, image = downloaded_png(tab, frame, "dialog.lightbox .export")
+    assert name == f"cnnviz-{RUN}-{LAYER}-feature_maps-channel{channel}-step{evenly[2]}.png"
+    width, height = frame.eval_on_selector(".lightbox-figure", "figure => [figure.scrollWidth, figure.scrollHeight]")
+    assert image.size == (2 * (width + 32), 2 * (height + 32)), "the whole figure at twice its size, with a margin"
+    assert has_colour(image, CHART_LINE), "the charts are in the export"
+    image.save(ARTIFACTS / "cnnviz-export-filmstrip.png")
+    tab.page.set_viewport_size({"width": 1000, "height": 800})
+    tab.page.screenshot(path=ARTIFACTS / "cnnviz-filmstrip-1000x800.png")
+    assert tab.console_errors == []
+    assert tab.csp_violations() == []
+
+
+def test_compare_two_steps_side_by_side_with_their_signed_difference_then_another_run(server, tab):
+    step, other = 20, 3
+    frame = tab.open(
+        f"{server}/#cnnviz&p.cnnviz.layer={LAYER}&p.cnnviz.step={step}"
+        f"&p.cnnviz.compare=step&p.cnnviz.otherStep={other}&p.cnnviz.diff=true"
+    )
+    tab.wait_for_grid(step=step, source=atlas_source(step))
+    tab.wait_for_grid(panel="compared", step=other, source=atlas_source(other))
+    frame = tab.wait_for_grid(panel="difference", step=step)
+    assert drawn_tiles(frame) == served_tiles(server, step)
+    assert drawn_tiles(frame, "compared") == served_tiles(server, other)
+    assert frame.text_content(".panel:has(.grid[data-panel=compared]) .panel-title") == f"{RUN} · step {other}"
+
+    # Red where the shown step's activation is higher, blue where lower, on one scale for the layer.
+    now, then = served_infos(server, [step, other])
+    differences = []
+    for position, (a, b) in enumerate(zip(served_tiles(server, step), served_tiles(server, other), strict=True)):
+        (lo_a, hi_a), (lo_b, hi_b) = now["tile_range"][0][position], then["tile_range"][0][position]
+        differences.append(
+            [(lo_a + va / 255 * (hi_a - lo_a)) - (lo_b + vb / 255 * (hi_b - lo_b)) for va, vb in zip(a, b, strict=True)]
+        )
+    largest = max(abs(d) for tile in differences for d in tile)
+    checked = 0
+    for tile, rgb in zip(
+        differences, frame.eval_on_selector_all(".grid[data-panel=difference] .tile canvas", READ_RGB), strict=True
+    ):
+        for index, d in enumerate(tile):
+            if abs(d) > 0.2 * largest:
+                red, _, blue = rgb[3 * index : 3 * index + 3]
+                assert (red > blue) == (d > 0), f"difference {d} drawn as {rgb[3 * index : 3 * index + 3]}"
+                checked += 1
+    assert checked > 100
+    scale = frame.text_content(".grid[data-panel=difference] .scale")
+    assert scale == f"{-largest:.3g}+{largest:.3g}"
+
+    frame.click(".probe >> nth=1")  # one selection drives every panel
+    tab.wait_for_grid(source=atlas_source(step, probe=1))
+    frame = tab.wait_for_grid(panel="compared", source=atlas_source(other, probe=1))
+    assert drawn_tiles(frame, "compared") == served_tiles(server, other, probe=1)
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.page.screenshot(path=ARTIFACTS / "cnnviz-compare-steps-1400x900.png")
+
+    frame.select_option("#cnnviz-compare", "run")  # the same step of another run: run_b stops at step 3
+    frame = tab.wait_for_grid(panel="compared", source=atlas_source(FILTER_STEPS - 1, probe=1, run=FILTER_RUN))
+    assert drawn_tiles(frame, "compared") == served_tiles(server, FILTER_STEPS - 1, probe=1, run=FILTER_RUN)
+    assert (
+        frame.text_content(".panel:has(.grid[data-panel=compared]) .panel-title")
+        == f"{FILTER_RUN} · step {FILTER_STEPS - 1}"
+    )
+    assert "p.cnnviz.compare=run" in tab.page.url and f"p.cnnviz.otherRun={FILTER_RUN}" in tab.page.url
+
+    name, image = downloaded_png(tab, frame, ".toolbar .export")
+    assert name == f"cnnviz-{RUN}-{LAYER}-feature_maps-step{step}.png"
+    width, height = frame.eval_on_selector(".views", "views => [views.scrollWidth, views.scrollHeight]")
+    assert image.size == (2 * (width + 32), 2 * (height + 32))
+    image.save(ARTIFACTS / "cnnviz-export-compare.png")
+    tab.page.set_viewport_size({"width": 1000, "height": 800})
+    tab.page.screenshot(path=ARTIFACTS / "cnnviz-compare-runs-1000x800.png")
+    assert tab.console_errors == []
+    assert tab.csp_violations() == []
+
+
+RECORD_STEPS = """() => {
+  const grid = document.querySelector(".grid[data-panel=shown]");
+  window.__painted = [];
+  new MutationObserver(() => window.__painted.push([Number(grid.dataset.step), performance.now()]))
+    .observe(grid, { attributes: true, attributeFilter: ["data-step"] });
+}"""
+
+
+def test_playback_walks_the_steps_in_order_at_the_chosen_speed(server, tab):
+    frame = tab.open(f"{server}/#cnnviz&p.cnnviz.layer={LAYER}&p.cnnviz.step=0&p.cnnviz.speed=8")
+    tab.wait_for_grid(step=0)
+    assert frame.input_value("#cnnviz-speed") == "8"
+    frame.evaluate(RECORD_STEPS)
+    frame.click(".play")
+    assert frame.get_attribute(".play", "aria-pressed") == "true"
+    frame.wait_for_function("() => window.__painted.length >= 8", timeout=20_000)
+    frame.click(".play")
+    assert frame.get_attribute(".play", "aria-pressed") == "false"
+    painted = frame.evaluate("window.__painted")
+    assert [step for step, _ in painted[:8]] == list(range(1, 9))
+    gaps = sorted(later - earlier for (_, earlier), (_, later) in itertools.pairwise(painted[:8]))
+    assert gaps[len(gaps) // 2] >= 1000 / 8 - 15, "8 steps per second, not faster"
+    stopped = len(frame.evaluate("window.__painted"))
+    tab.page.wait_for_timeout(600)
+    assert len(frame.evaluate("window.__painted")) == stopped, "paused means no more steps"
+    last = painted[-1][0]
+    assert drawn_tiles(frame) == served_tiles(server, last)
+    assert f"p.cnnviz.step={last}" in tab.page.url and "p.cnnviz.speed=8" in tab.page.url
+    assert tab.console_errors == []
+
+
+def test_layer_health_charts_mean_activation_and_dead_channels_and_the_grid_flags_them(server, tab):
+    tab.page.goto(f"{server}/#cnnviz&p.cnnviz.panel=health")
+    frame = tab.frame
+    frame.wait_for_selector(".health[data-ready]", timeout=30_000)
+    assert frame.eval_on_selector_all(".health-row", "rows => rows.map(row => row.dataset.layer)") == ["0", LAYER]
+
+    infos = served_infos(server, range(STEPS))
+    channels = len(infos[0]["channels"])
+    (mean_label, means), (dead_label, deads) = frame.eval_on_selector_all(
+        f".health-row[data-layer='{LAYER}'] svg.chart", CHART_VALUES
+    )
+    assert mean_label.startswith("Mean activation") and dead_label.startswith("Dead channels")
+    assert means == pytest.approx(
+        [sum(probe_mean(info, "mean", k) for k in range(channels)) / channels for info in infos]
+    )
+    assert deads == pytest.approx([len(dead_positions(info)) / channels for info in infos])
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.page.screenshot(path=ARTIFACTS / "cnnviz-health-1400x900.png")
+
+    frame.click(f".health-row[data-layer='{LAYER}'] .health-layer")  # a layer's name opens its channels
+    frame = tab.wait_for_grid(source=atlas_source(STEPS - 1))
+    assert "p.cnnviz.panel" not in tab.page.url
+
+    step = next(step for step, info in enumerate(infos) if dead_positions(info))
+    frame = tab.open(f"{server}/#cnnviz&p.cnnviz.layer={LAYER}&p.cnnviz.step={step}")
+    tab.wait_for_grid(step=step)
+    flagged = frame.eval_on_selector_all(
+        ".grid[data-panel=shown] .tile.dead", "tiles => tiles.map(t => Number(t.dataset.position))"
+    )
+    assert flagged == dead_positions(infos[step])
+    tab.page.mouse.move(0, 0)  # no tile hovered: the info bar sums up the layer
+    assert f"{len(flagged)} dead" in frame.text_content(".grid[data-panel=shown] .channel-details")
+    tab.page.screenshot(path=ARTIFACTS / "cnnviz-dead-channels.png")
+    assert tab.console_errors == []
+    assert tab.csp_violations() == []
+
+
+FOCUSED = """() => {
+  const node = document.activeElement;
+  const ring = (element) => getComputedStyle(element).outlineStyle !== "none";
+  const name = node.getAttribute("aria-label") || node.labels?.[0]?.textContent || node.closest("label")?.textContent
+    || node.textContent || node.title;
+  return {
+    what: node.id || (node.type === "radio" ? `radio:${node.name}` : node.className) || node.tagName,
+    name: (name || "").trim(),
+    ring: ring(node) || (node.type === "radio" && ring(node.nextElementSibling)),
+  };
+}"""
+
+
+def test_every_control_is_reachable_by_keyboard_labelled_and_visibly_focused(server, tab):
+    frame = tab.open(f"{server}/#cnnviz&p.cnnviz.step=10")
+    frame.focus("#cnnviz-run")
+    reached = []
+    for _ in range(60):
+        reached.append(frame.evaluate(FOCUSED))
+        if reached[-1]["what"] == "tile":
+            break
+        tab.page.keyboard.press("Tab")
+    what = [item["what"] for item in reached]
+    controls = [
+        "cnnviz-run",
+        "layer",
+        "probe",
+        "radio:cnnviz-panel",
+        "radio:cnnviz-kind",
+        "radio:cnnviz-norm",
+        "cnnviz-cmap",
+    ]
+    controls += ["cnnviz-compare", "export", "reload", "step-button", "cnnviz-step", "play", "cnnviz-speed", "tile"]
+    for control in controls:
+        assert control in what, f"{control} not reachable by Tab: {what}"
+    unnamed = [item["what"] for item in reached if not item["name"]]
+    assert unnamed == []
+    unringed = [item["what"] for item in reached if not item["ring"]]
+    assert unringed == []
 
 
 def test_the_tab_works_under_a_path_prefix(logdir, tab):
