@@ -143,6 +143,7 @@ def test_built_wheel_carries_and_serves_the_frontend(tmp_path):
     where = subprocess.run(
         [sys.executable, "-c", "import tb_cnnviz.plugin as p; print(p.__file__)"],
         env=env,
+        cwd=tmp_path,  # not the checkout: `python -c` puts the working directory first on sys.path
         capture_output=True,
         text=True,
         check=True,
