@@ -295,7 +295,8 @@ def downloaded_png(tab, frame, selector: str):
 
 
 def has_colour(image, colour, tolerance: int = 12) -> bool:
-    return any(all(abs(a - b) <= tolerance for a, b in zip(pixel, colour, strict=True)) for pixel in image.getdata())
+    pixels = image.get_flattened_data()
+    return any(all(abs(a - b) <= tolerance for a, b in zip(pixel, colour, strict=True)) for pixel in pixels)
 
 
 def test_filmstrip_shows_a_channel_over_training_with_its_statistics(server, tab):

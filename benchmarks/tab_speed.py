@@ -1,0 +1,193 @@
+"""Speed of the CNN Viz tab at the scale of issue 5, in headless Chromium against a real TensorBoard.
+
+Writes a logdir of 3 runs x 12 layers x 100 steps x 64 channels with feature maps (3 probes) and
+filter images, through the real writer functions (tb_cnnviz.render + summary.write_blob_sequence;
+no model is trained, the activations are smooth random fields), starts `tensorboard`, and measures:
+
+- first paint: TensorBoard page opened on the tab until the first grid is drawn (wall clock, so it
+  includes TensorBoard's own page load);
+- step change to the next step (its atlas preloaded) and a jump to a far step (nothing cached), from
+  the click or slider input until the grid holds the new step and a frame is painted;
+- a filmstrip of all 100 steps of one channel: click on a tile until every frame and chart is drawn;
+- the layer health overview of 12 layers x 100 steps, until every chart is drawn.
+
+    python benchmarks/tab_speed.py                    # writes the logdir to a temporary folder
+    python benchmarks/tab_speed.py --logdir /tmp/big  # reuses it when it is already there
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' tensorboard fixture
+
+from conftest import fetch_json, poll, tensorboard_server
+from torch.utils.tensorboard import SummaryWriter
+
+from tb_cnnviz import metadata, render
+from tb_cnnviz.summary import write_blob_sequence
+
+RUNS, LAYERS, STEPS, CHANNELS, PROBES = 3, 12, 100, 64, 3
+SPATIAL = [32, 32, 16, 16, 16, 8, 8, 8, 8, 4, 4, 4]  # output size per layer, as in a small VGG
+FILTER_SIZE = 32
+TARGETS_MS = {"first paint": 2000, "next step": 200, "far step": 200, "filmstrip 100 steps": 1000}
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+GRID = ".grid[data-panel=shown]"
+
+
+def smooth(shape: tuple[int, ...], size: int, generator: torch.Generator) -> torch.Tensor:
+    """Random fields that vary like activations do (low frequency), not like noise."""
+    coarse = torch.randn(*shape, max(1, size // 4), max(1, size // 4), generator=generator)
+    return F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def write_logdir(logdir: Path) -> None:
+    for run in range(RUNS):
+        generator = torch.Generator().manual_seed(run)
+        writer = SummaryWriter(log_dir=str(logdir / f"run_{run}"))
+        probes = torch.rand(PROBES, 1, 32, 32, generator=generator)
+        info, blobs = render.render_probes(probes, [f"probe {i}" for i in range(PROBES)])
+        write_blob_sequence(writer, metadata.PROBES_TAG, info, blobs, 0, count=PROBES, labels=info["labels"])
+        channels = list(range(CHANNELS))
+        for step in range(STEPS):
+            for index, size in enumerate(SPATIAL):
+                name = f"features.{index}"
+                content = {"layer": name, "layer_index": index, "layer_type": "Conv2d", "shape": [CHANNELS, size, size]}
+                maps = smooth((PROBES, CHANNELS), size, generator) + 0.01 * step - 0.3
+                info, blobs = render.render_feature_maps(name, maps, channels, 64)
+                tag = metadata.layer_tag(name, metadata.FEATURE_MAPS)
+                write_blob_sequence(writer, tag, info, blobs, step, **content)
+                images = torch.sigmoid(smooth((CHANNELS, 1), FILTER_SIZE, generator))
+                activations = torch.rand(CHANNELS, generator=generator) * (1 + step / 10)
+                info, blobs = render.render_filter_images(name, images, activations, channels)
+                write_blob_sequence(writer, metadata.layer_tag(name, metadata.FILTERS), info, blobs, step, **content)
+        writer.close()
+
+
+STEP_CHANGE = """async ({ grid, jump }) => {
+  const shown = document.querySelector(grid);
+  const before = shown.dataset.step;
+  const changed = new Promise((resolve) => {
+    const observer = new MutationObserver(() => {
+      if (shown.dataset.step !== before) {
+        observer.disconnect();
+        resolve();
+      }
+    });
+    observer.observe(shown, { attributes: true, attributeFilter: ["data-step"] });
+  });
+  const start = performance.now();
+  if (jump === null) {
+    document.querySelector("[aria-label='Next step']").click();
+  } else {
+    const slider = document.querySelector("#cnnviz-step");
+    slider.value = String(jump);
+    slider.dispatchEvent(new Event("input"));
+  }
+  await changed;
+  await new Promise(requestAnimationFrame);
+  return performance.now() - start;
+}"""
+
+
+def step_change_ms(frame, jump: int | None = None) -> float:
+    """Milliseconds from a click on Next (or a slider move to index `jump`) until the new step is painted."""
+    return frame.evaluate(STEP_CHANGE, {"grid": GRID, "jump": jump})
+
+
+def measure(base: str, browser) -> dict[str, list[float]]:
+    figures: dict[str, list[float]] = {name: [] for name in [*TARGETS_MS, "layer health (12 layers)"]}
+    for _ in range(3):
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        start = time.perf_counter()
+        page.goto(f"{base}/#cnnviz&p.cnnviz.layer=features.0")
+        frame = page.wait_for_selector("iframe[src*='plugin_entry.html?name=cnnviz']").content_frame()
+        frame.wait_for_selector(f"{GRID}[data-source]", timeout=60_000)
+        figures["first paint"].append((time.perf_counter() - start) * 1000)
+        page.close()
+
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{base}/#cnnviz&p.cnnviz.layer=features.5&p.cnnviz.step=0&p.cnnviz.frames=0")
+    frame = page.wait_for_selector("iframe[src*='plugin_entry.html?name=cnnviz']").content_frame()
+    frame.wait_for_selector(f"{GRID}[data-source]", timeout=60_000)
+    for _ in range(10):
+        page.wait_for_timeout(300)  # the neighbours preload, as they do while someone looks at a step
+        figures["next step"].append(step_change_ms(frame))
+    for target in [90, 20, 70, 40, 95, 15, 60, 30, 80, 50]:
+        figures["far step"].append(step_change_ms(frame, target))
+
+    start = time.perf_counter()
+    frame.click(f"{GRID} .tile >> nth=5")
+    frame.wait_for_selector(".filmstrip[data-ready]", timeout=60_000)
+    figures["filmstrip 100 steps"].append((time.perf_counter() - start) * 1000)
+    assert frame.eval_on_selector_all(".filmstrip-frames [data-step]", "items => items.length") == STEPS
+    page.keyboard.press("Escape")
+
+    start = time.perf_counter()
+    frame.click("label:has(input[value=health])")
+    frame.wait_for_selector(".health[data-ready]", timeout=120_000)
+    figures["layer health (12 layers)"].append((time.perf_counter() - start) * 1000)
+    page.close()
+    return figures
+
+
+def _steps(url: str) -> list:
+    try:
+        return fetch_json(url)["steps"]
+    except OSError:
+        return []
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout.strip()
+    import tensorboard
+
+    versions = f"tensorboard {tensorboard.__version__}; Python {platform.python_version()}"
+    return f"{cpu}, {os.cpu_count()} cores; {chromium}; {versions}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logdir", type=Path, help="where the logdir is written (or reused)")
+    args = parser.parse_args()
+    logdir = args.logdir or Path(tempfile.mkdtemp(prefix="cnnviz-tab-speed-"))
+    if not any(logdir.glob("run_*/events.*")):
+        start = time.perf_counter()
+        write_logdir(logdir)
+        print(f"wrote {logdir} in {time.perf_counter() - start:.0f} s")
+
+    from playwright.sync_api import sync_playwright
+
+    with tensorboard_server(logdir) as base, sync_playwright() as playwright:
+        last = f"{base}/data/plugin/cnnviz/steps?run=run_{RUNS - 1}&tag=features.{LAYERS - 1}/filters"
+        poll(lambda: _steps(last), lambda steps: len(steps) == STEPS, timeout=300)  # TensorBoard has read it all
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        figures = measure(base, browser)
+        browser.close()
+
+    print(f"\nCNN Viz tab, {RUNS} runs x {LAYERS} layers x {STEPS} steps x {CHANNELS} channels, feature maps + filters")
+    print(machine())
+    print(f"\n{'measure':<26} {'median ms':>10} {'max ms':>8} {'target ms':>10}  n")
+    for name, values in figures.items():
+        target = TARGETS_MS.get(name)
+        print(
+            f"{name:<26} {statistics.median(values):>10.0f} {max(values):>8.0f} "
+            f"{(str(target) if target else '-'):>10}  {len(values)}"
+        )
+
+
+if __name__ == "__main__":
+    main()
