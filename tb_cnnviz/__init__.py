@@ -11,11 +11,13 @@ import importlib
 _PUBLIC = {
     "CNNVizCallback": "tb_cnnviz.callback",
     "CNNVizWarning": "tb_cnnviz.callback",
+    "FilterImages": "tb_cnnviz.methods.maximize",
     "Projections": "tb_cnnviz.methods.deconv",
     "ReceptiveField": "tb_cnnviz.methods.receptive_field",
     "TopActivations": "tb_cnnviz.methods.top_activations",
     "deconvnet": "tb_cnnviz.methods.deconv",
     "feature_maps": "tb_cnnviz.methods.capture",
+    "maximize_filters": "tb_cnnviz.methods.maximize",
     "receptive_field": "tb_cnnviz.methods.receptive_field",
     "resolve_layers": "tb_cnnviz.methods.layers",
     "top_activations": "tb_cnnviz.methods.top_activations",
