@@ -38,7 +38,7 @@ _MIN_COARSE_SIZE = 24  # below this a coarse stage would be smaller than typical
 
 # Settings for per-epoch logging in a training callback: a fraction of the default's cost, images
 # already recognizable. Use as maximize_filters(model, layer, **CHEAP_SETTINGS).
-CHEAP_SETTINGS: dict[str, object] = {"steps": 48}
+CHEAP_SETTINGS: dict[str, object] = {"steps": 32}
 
 
 @dataclass(frozen=True)
