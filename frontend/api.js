@@ -73,41 +73,12 @@ export function fetchInfo(run, tag, step) {
 }
 
 /**
- * Per-step statistics of a tag, as /work/spec/requests-frontend.md R1 asks of the plugin's `series`
- * route: { kind, steps, channels, stats: { <name>: [[per channel] per step] } }. Built here from each
- * step's info until that route exists; then the load below becomes `loadJson` of withQuery("series").
+ * Per-step statistics of a tag from the plugin's `series` route (one request instead of one info per
+ * step): { kind, steps, wall_times, channels, stats: { <name>: [[per channel] per step] } }.
+ * Served without long cache headers since training appends steps; cached here like the listings.
  */
 export function fetchSeries(run, tag) {
-  return cached(listingCache, withQuery("series", { run, tag }), () => seriesFromInfos(run, tag));
-}
-
-async function seriesFromInfos(run, tag) {
-  const steps = await fetchSteps(run, tag);
-  const infos = await Promise.all(steps.map((step) => fetchInfo(run, tag, step)));
-  const last = infos[infos.length - 1];
-  const channels = last?.channels ?? [];
-  const perStep = (values) => (info) => channels.map((channel) => values(info)[info.channels.indexOf(channel)] ?? null);
-  const overProbes = (name, combine) => perStep((info) => info.channels.map((_, k) => combine(info.stats[name].map((row) => row[k]))));
-  const stats = {};
-  if (last?.kind === "feature_maps") {
-    stats.mean = infos.map(overProbes("mean", average));
-    stats.max = infos.map(overProbes("max", largest));
-    stats.dead = infos.map(overProbes("dead", average));
-  } else if (last?.kind === "filters") {
-    stats.activation = infos.map(perStep((info) => info.activations));
-  }
-  return { kind: last?.kind ?? null, steps, channels, stats };
-}
-
-/** Mean of the non-null values; null when there are none. */
-function average(values) {
-  const known = values.filter((value) => value !== null);
-  return known.length ? known.reduce((sum, value) => sum + value, 0) / known.length : null;
-}
-
-function largest(values) {
-  const known = values.filter((value) => value !== null);
-  return known.length ? Math.max(...known) : null;
+  return cached(listingCache, withQuery("series", { run, tag }), loadJson);
 }
 
 /** The PNG's exact pixel values as ImageData (no colour management, no premultiplication). */

@@ -279,8 +279,9 @@ def served_infos(base: str, steps, run: str = RUN, tag: str = LAYER_TAG) -> list
 
 
 def probe_mean(info: dict, stat: str, position: int) -> float:
+    """A channel's statistic averaged over probes, rounded as the `series` route serves it (5 digits)."""
     values = [row[position] for row in info["stats"][stat]]
-    return sum(values) / len(values)
+    return float(f"{sum(values) / len(values):.5g}")
 
 
 def dead_positions(info: dict) -> list[int]:
