@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -11,8 +11,12 @@ from torch.utils.tensorboard import SummaryWriter
 
 from tb_cnnviz import metadata, render
 from tb_cnnviz.methods.capture import feature_maps
+from tb_cnnviz.methods.deconv import deconvnet
 from tb_cnnviz.methods.layers import LayerSpec, resolve_layers, unwrap_model
+from tb_cnnviz.methods.maximize import CHEAP_SETTINGS, maximize_filters
 from tb_cnnviz.methods.model_state import model_device
+from tb_cnnviz.methods.relu_rules import RULES
+from tb_cnnviz.methods.top_activations import top_activations
 from tb_cnnviz.summary import write_blob_sequence
 
 
@@ -24,11 +28,15 @@ ChannelSpec = Sequence[int] | dict[str, Sequence[int]] | None
 
 
 class CNNVizCallback:
-    """Logs feature maps of fixed probe images for chosen layers into TensorBoard event files.
+    """Logs what chosen layers learn into TensorBoard event files, for the CNN Viz tab.
 
-    Layers, probes and channels are fixed at the first log and reused at every step, so steps
-    compare. Logging never changes training: it runs in eval mode under no_grad, restores every
-    module's mode and the RNG state, and reports problems as CNNVizWarning instead of raising.
+    `kinds` picks what is logged per layer: "feature_maps" of the fixed probe images (default),
+    "filters" (filter-maximizing images from seeded noise, `filter_options` go to
+    maximize_filters) and "deconv" (deconvnet projections of each probe's strongest channels, plus
+    the dataset's top-9 patches every `deconv_dataset_every` steps when `deconv_dataset` is given).
+    Layers, probes, channels and seeds are fixed at the first log and reused at every step, so steps
+    compare. Logging never changes training: the model runs in eval mode, modes, gradients,
+    requires_grad and the RNG state come back as found, and problems become CNNVizWarning.
     """
 
     def __init__(
@@ -46,6 +54,14 @@ class CNNVizCallback:
         probe_labels: Sequence[str] | None = None,
         input_mean: Sequence[float] | None = None,
         input_std: Sequence[float] | None = None,
+        kinds: Sequence[str] = (metadata.FEATURE_MAPS,),
+        filter_options: dict | None = None,
+        seed: int = 0,
+        deconv_rule: str = "deconvnet",
+        deconv_top_channels: int = 8,
+        deconv_channels: Sequence[int] | None = None,
+        deconv_dataset: torch.Tensor | Iterable | None = None,
+        deconv_dataset_every: int = 5,
     ) -> None:
         if log_dir is not None and writer is not None:
             raise ValueError("pass log_dir or writer, not both: the writer already has a log dir")
@@ -59,6 +75,27 @@ class CNNVizCallback:
         if probe_labels is not None and len(probe_labels) != len(self.probe_images):
             raise ValueError(f"probe_labels has {len(probe_labels)} names for {len(self.probe_images)} probe images")
         self.probe_labels = [str(label) for label in probe_labels] if probe_labels is not None else None
+        unknown = sorted(set(kinds) - set(metadata.LAYER_KINDS))
+        if unknown or not kinds:
+            raise ValueError(
+                f"kinds {unknown or list(kinds)} are not loggable; choose from {list(metadata.LAYER_KINDS)}"
+            )
+        self.kinds = tuple(kinds)
+        # Filter images start from seeded noise: same seed and channels every step, so steps compare.
+        self.filter_options = {**CHEAP_SETTINGS, "size": tuple(self.probe_images.shape[-2:]), **(filter_options or {})}
+        self.seed = seed
+        if deconv_rule not in RULES:
+            raise ValueError(f"deconv_rule {deconv_rule!r} is unknown; choose one of {list(RULES)}")
+        if deconv_top_channels < 0 or deconv_dataset_every < 1:
+            raise ValueError(
+                f"deconv_top_channels must be >= 0 and deconv_dataset_every >= 1, got {deconv_top_channels}, "
+                f"{deconv_dataset_every}"
+            )
+        self.deconv_rule = deconv_rule
+        self.deconv_top_channels = deconv_top_channels
+        self.deconv_channels = [int(channel) for channel in deconv_channels or []]
+        self.deconv_dataset = deconv_dataset
+        self.deconv_dataset_every = deconv_dataset_every
         self.layers = resolve_layers(model, layers)
         self.every_n_epochs = every_n_epochs
         self.max_channels = max_channels
@@ -67,7 +104,8 @@ class CNNVizCallback:
         self._channel_spec = channels
         self._channels: dict[str, list[int]] = {}  # fixed at the first log
         self._owns_writer = writer is None
-        # Under torch.distributed only rank 0 logs: other ranks open no file and run no forward.
+        # Under torch.distributed only rank 0 logs: other ranks open no file and run no forward
+        # (create the callback after init_process_group, or every rank opens an event file).
         self.is_logging_rank = _is_rank_zero()
         self.writer = None
         if self.is_logging_rank:
@@ -81,7 +119,7 @@ class CNNVizCallback:
 
     def log(self, step: int) -> None:
         """Log every selected layer now, as `step` (on rank 0 only under torch.distributed)."""
-        if self.writer is None:
+        if self.writer is None or not _is_rank_zero():
             return
         if not self._probes_logged:
             self._guarded("probe images", self._log_probes, step)
@@ -91,8 +129,8 @@ class CNNVizCallback:
         with _rng_preserved(self.model):
             modules = list(self.layers.values())
             maps = self._guarded("feature maps", feature_maps, self.model, self.probe_images, modules)
-        for name, output in (maps or {}).items():
-            self._guarded(f"layer {name!r}", self._log_feature_maps, name, output, step)
+            for name, output in (maps or {}).items():
+                self._guarded(f"layer {name!r}", self._log_layer, name, output, step)
         self.writer.flush()
 
     def close(self) -> None:
@@ -116,7 +154,7 @@ class CNNVizCallback:
             self.writer, metadata.PROBES_TAG, info, blobs, step, count=info["count"], labels=info["labels"]
         )
 
-    def _log_feature_maps(self, name: str, output: torch.Tensor, step: int) -> None:
+    def _log_layer(self, name: str, output: torch.Tensor, step: int) -> None:
         if output.dim() != 4:
             del self.layers[name]
             raise ValueError(
@@ -124,6 +162,66 @@ class CNNVizCallback:
                 "convolutional layer's output, so this layer is left out from now on"
             )
         channels = self._channels.setdefault(name, self._choose_channels(name, output.shape[1]))
+        content = {
+            "layer": name,
+            "layer_index": list(self.layers).index(name),
+            "layer_type": type(self.layers[name]).__name__,
+            "shape": list(output.shape[1:]),
+        }
+        if metadata.FEATURE_MAPS in self.kinds:
+            self._log_feature_maps(name, output, channels, step, content)
+        if metadata.FILTERS in self.kinds:
+            self._guarded(f"filter images of {name!r}", self._log_filters, name, channels, step, content)
+        if metadata.DECONV in self.kinds:
+            self._guarded(f"deconvnet of {name!r}", self._log_deconv, name, output, step, content)
+            if self.deconv_dataset is not None and step % self.deconv_dataset_every == 0:
+                self._guarded(f"dataset top activations of {name!r}", self._log_top_activations, name, step, content)
+
+    def _log_deconv(self, name: str, output: torch.Tensor, step: int, content: dict) -> None:
+        """Project, for each probe, the fixed channels and the channels it excites most at this step."""
+        count, channels = output.shape[:2]
+        fixed = self.deconv_channels
+        invalid = [channel for channel in fixed if not 0 <= channel < channels]
+        if invalid:
+            raise ValueError(f"deconv_channels {invalid} do not exist; the layer has channels 0..{channels - 1}")
+        strength = output.detach().float().amax(dim=(2, 3)).cpu()
+        strength[:, fixed] = -torch.inf
+        strongest = strength.topk(min(self.deconv_top_channels, channels - len(fixed)), dim=1).indices
+        table = torch.cat([torch.tensor(fixed, dtype=torch.long).expand(count, -1), strongest], dim=1)
+        result = deconvnet(self.model, self.probe_images, self.layers[name], table, rule=self.deconv_rule)
+        field = result.receptive_field
+        info, blobs = render.render_deconv(
+            name, result.rule, result.projections, table, result.activations, result.boxes,
+            field.patch_starts(result.positions.cpu()), field.patch_size,
+        )  # fmt: skip
+        write_blob_sequence(self.writer, metadata.layer_tag(name, metadata.DECONV), info, blobs, step, **content)
+
+    def _log_top_activations(self, name: str, step: int, content: dict) -> None:
+        """Zeiler & Fergus figure 2: per channel, the 9 strongest dataset patches and their projections."""
+        top = top_activations(
+            self.model, self.deconv_dataset, self.layers[name], self._channels[name], k=9,
+            project=self.deconv_rule, progress=False,
+        )  # fmt: skip
+        info, blobs = render.render_top_activations(
+            name, top.channels, top.values, top.indices, top.patches, top.projections, self.input_mean, self.input_std
+        )
+        write_blob_sequence(self.writer, metadata.layer_tag(name, metadata.DECONV_TOP), info, blobs, step, **content)
+
+    def _log_filters(self, name: str, channels: list[int], step: int, content: dict) -> None:
+        result = maximize_filters(
+            self.model,
+            self.layers[name],
+            channels,
+            seed=self.seed,
+            max_channels=None,
+            input_mean=self.input_mean,
+            input_std=self.input_std,
+            **self.filter_options,
+        )
+        info, blobs = render.render_filter_images(name, result.images, result.activations, result.channels)
+        write_blob_sequence(self.writer, metadata.layer_tag(name, metadata.FILTERS), info, blobs, step, **content)
+
+    def _log_feature_maps(self, name: str, output: torch.Tensor, channels: list[int], step: int, content: dict) -> None:
         info, blobs = render.render_feature_maps(name, output, channels, self.max_tile_size)
         if "nonfinite" in info:
             warnings.warn(
@@ -132,17 +230,7 @@ class CNNVizCallback:
                 CNNVizWarning,
                 stacklevel=3,
             )
-        write_blob_sequence(
-            self.writer,
-            metadata.layer_tag(name, metadata.FEATURE_MAPS),
-            info,
-            blobs,
-            step,
-            layer=name,
-            layer_index=list(self.layers).index(name),
-            layer_type=type(self.layers[name]).__name__,
-            shape=list(output.shape[1:]),
-        )
+        write_blob_sequence(self.writer, metadata.layer_tag(name, metadata.FEATURE_MAPS), info, blobs, step, **content)
 
     def _choose_channels(self, name: str, count: int) -> list[int]:
         spec = self._channel_spec

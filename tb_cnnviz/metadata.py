@@ -19,7 +19,10 @@ VERSION = 1
 PROBES_TAG = "probes"
 PROBES_KIND = "probes"
 FEATURE_MAPS = "feature_maps"
-LAYER_KINDS = (FEATURE_MAPS,)
+FILTERS = "filters"
+DECONV = "deconv"
+DECONV_TOP = "deconv_top"  # dataset top-9 patches and their projections; logged alongside DECONV
+LAYER_KINDS = (FEATURE_MAPS, FILTERS, DECONV)
 
 
 def layer_tag(layer: str, kind: str) -> str:

@@ -54,10 +54,10 @@ def quantize(tiles: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pack_atlas(tiles: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """(K, h, w) uint8 tiles -> one (rows*h, cols*w) image, row-major, empty cells black."""
-    count, height, width = tiles.shape
+    """(K, h, w) grey or (K, h, w, 3) RGB uint8 tiles -> one image of rows*h by cols*w, row-major."""
+    count, height, width = tiles.shape[:3]
     rows, cols = grid
-    atlas = np.zeros((rows * height, cols * width), dtype=np.uint8)
+    atlas = np.zeros((rows * height, cols * width, *tiles.shape[3:]), dtype=np.uint8)
     for index in range(count):
         row, col = divmod(index, cols)
         atlas[row * height : (row + 1) * height, col * width : (col + 1) * width] = tiles[index]
@@ -122,6 +122,108 @@ def render_feature_maps(
     if nonfinite.any():
         info["nonfinite"] = nonfinite.tolist()
     return info, [png_bytes(pack_atlas(probe, grid)) for probe in pixels]
+
+
+def render_filter_images(
+    layer: str, images: torch.Tensor, activations: torch.Tensor, channels: list[int]
+) -> tuple[dict, list[bytes]]:
+    """Info dict and one atlas of the (K, C, S, S) filter-maximizing images, already in [0, 1]."""
+    pictures = display_images(images, mean=0.0, std=1.0)
+    grid = grid_shape(len(channels))
+    info = {
+        "version": metadata.VERSION,
+        "kind": metadata.FILTERS,
+        "layer": layer,
+        "channels": list(channels),
+        "tile": list(pictures.shape[1:3]),
+        "grid": list(grid),
+        "images": 1,
+        "activations": _rounded(activations.detach().float().cpu().numpy()),
+    }
+    return info, [png_bytes(pack_atlas(pictures, grid))]
+
+
+def crop_patches(images: torch.Tensor, starts: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(..., C, H, W) images -> (..., C, *size) crops at `starts` (..., 2); zeros where a crop leaves the image."""
+    height, width = size
+    flat = F.pad(images.flatten(0, -4), (width, width, height, height))
+    corners = (starts.reshape(-1, 2) + torch.tensor([height, width])).tolist()
+    crops = [flat[i, :, top : top + height, left : left + width] for i, (top, left) in enumerate(corners)]
+    return torch.stack(crops).reshape(*images.shape[:-3], images.shape[-3], height, width)
+
+
+def signed_pictures(signal: torch.Tensor) -> np.ndarray:
+    """(N, C, h, w) signed signals -> uint8 pictures, zero at mid-grey, each scaled by its own max |value|."""
+    scale = signal.abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
+    return display_images(0.5 + signal / (2 * scale), mean=0.0, std=1.0)
+
+
+def render_deconv(
+    layer: str,
+    rule: str,
+    projections: torch.Tensor,
+    channels: torch.Tensor,
+    activations: torch.Tensor,
+    boxes: torch.Tensor,
+    patch_starts: torch.Tensor,
+    patch_size: tuple[int, int],
+) -> tuple[dict, list[bytes]]:
+    """Info dict and one atlas per probe of its (N, K, C, H, W) projections, cropped to the units' fields.
+
+    Each tile is the projection under its unit's receptive field (`patch_starts`, `patch_size`, zeros
+    outside the image), so the browser can show it beside the same crop of the probe image.
+    """
+    count, per_probe = projections.shape[:2]
+    tiles = crop_patches(projections.detach().float().cpu(), patch_starts.cpu(), patch_size)
+    pictures = signed_pictures(tiles.flatten(0, 1))
+    pictures = pictures.reshape(count, per_probe, *pictures.shape[1:])
+    grid = grid_shape(per_probe)
+    info = {
+        "version": metadata.VERSION,
+        "kind": metadata.DECONV,
+        "layer": layer,
+        "rule": rule,
+        "probes": count,
+        "tile": list(patch_size),
+        "grid": list(grid),
+        "channels": channels.tolist(),
+        "activations": _rounded(activations.detach().float().cpu().numpy()),
+        "boxes": boxes.tolist(),
+        "patch_starts": patch_starts.tolist(),
+    }
+    return info, [png_bytes(pack_atlas(probe, grid)) for probe in pictures]
+
+
+def render_top_activations(
+    layer: str,
+    channels: list[int],
+    values: torch.Tensor,
+    indices: torch.Tensor,
+    patches: torch.Tensor,
+    projections: torch.Tensor,
+    mean=None,
+    std=None,
+) -> tuple[dict, list[bytes]]:
+    """Info dict and two atlases (input patches, their projections): one row per channel, k columns.
+
+    `mean`/`std` undo the model's input normalization so patches look like the data set's images.
+    """
+    count, k = values.shape
+    patch_pictures = display_images(patches.flatten(0, 1).detach().float().cpu(), mean, std)
+    projection_pictures = signed_pictures(projections.detach().float().cpu().flatten(0, 1))
+    info = {
+        "version": metadata.VERSION,
+        "kind": metadata.DECONV_TOP,
+        "layer": layer,
+        "channels": list(channels),
+        "k": k,
+        "tile": list(patches.shape[-2:]),
+        "grid": [count, k],
+        "values": _rounded(values.detach().float().cpu().numpy()),
+        "indices": indices.tolist(),
+    }
+    blobs = [png_bytes(pack_atlas(pictures, (count, k))) for pictures in (patch_pictures, projection_pictures)]
+    return info, blobs
 
 
 def display_images(images: torch.Tensor, mean=None, std=None) -> np.ndarray:

@@ -16,7 +16,8 @@ from torch.utils.tensorboard import SummaryWriter
 
 from demo_training.data import load_split
 from demo_training.model import FashionCNN
-from tb_cnnviz import CNNVizCallback, CNNVizWarning
+from tb_cnnviz import CNNVizCallback, CNNVizWarning, maximize_filters, receptive_field
+from tb_cnnviz.methods.maximize import CHEAP_SETTINGS
 
 
 def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, epochs: int, viz=None) -> None:
@@ -39,14 +40,21 @@ def test_training_with_the_callback_ends_with_identical_weights(tmp_path):
         torch.manual_seed(0)
         model = FashionCNN(widths=(8, 16, 16))
         if with_callback:
-            with CNNVizCallback(model, probes, log_dir=str(tmp_path / "viz")) as viz:
+            every_kind = ["feature_maps", "filters", "deconv"]
+            with CNNVizCallback(
+                model, probes, log_dir=str(tmp_path / "viz"), kinds=every_kind, filter_options={"steps": 8},
+                deconv_dataset=data.images[:64], deconv_dataset_every=2,
+            ) as viz:  # fmt: skip
                 train(model, data.images, data.labels, epochs=3, viz=viz)
         else:
             train(model, data.images, data.labels, epochs=3)
         return model.state_dict()
 
     plain, watched = trained(False), trained(True)
-    assert read_cnnviz_events(tmp_path / "viz")["features.conv1/feature_maps"].keys() == {0, 1, 2}
+    events = read_cnnviz_events(tmp_path / "viz")
+    for kind in ("feature_maps", "filters", "deconv"):
+        assert events[f"features.conv3/{kind}"].keys() == {0, 1, 2}
+    assert events["features.conv3/deconv_top"].keys() == {0, 2}
     assert plain.keys() == watched.keys()
     for key in plain:  # weights, BatchNorm running stats and num_batches_tracked
         assert torch.equal(plain[key], watched[key]), key
@@ -168,3 +176,50 @@ def test_a_failing_forward_warns_instead_of_crashing_training(tmp_path):
     with pytest.warns(CNNVizWarning, match="feature maps not logged"):
         viz.log(0)
     viz.close()
+
+
+def test_filter_images_use_the_same_channels_and_seed_at_every_step(tmp_path):
+    model = small_cnn()
+    options = {"steps": 6, "size": 20}
+    with CNNVizCallback(model, torch.rand(2, 1, 28, 28), log_dir=str(tmp_path), layers="4", kinds=["filters"],
+                        max_channels=6, filter_options=options, seed=3) as viz:  # fmt: skip
+        viz.log(0)
+        viz.log(1)  # same weights: a reproducible method gives the same images
+    events = read_cnnviz_events(tmp_path)
+    assert "4/feature_maps" not in events
+    first, second = events["4/filters"][0], events["4/filters"][1]
+    assert first[1] == second[1]
+    info = json.loads(first[0])
+    assert info["channels"] == list(range(6)) and info["tile"] == [20, 20] and info["grid"] == [2, 3]
+    direct = maximize_filters(model, "4", list(range(6)), seed=3, max_channels=None, **{**CHEAP_SETTINGS, **options})
+    np.testing.assert_allclose(info["activations"], direct.activations, rtol=1e-4)
+    assert decode(first[1]).shape == (2 * 20, 3 * 20)
+
+
+def test_deconv_projects_fixed_channels_and_each_probes_strongest_ones(tmp_path):
+    model = small_cnn()
+    probes = torch.rand(3, 1, 28, 28)
+    with CNNVizCallback(model, probes, log_dir=str(tmp_path), layers="4", kinds=["deconv"],
+                        deconv_channels=[5], deconv_top_channels=4) as viz:  # fmt: skip
+        viz.log(0)
+    blobs = read_cnnviz_events(tmp_path)["4/deconv"][0]
+    info = json.loads(blobs[0])
+    model.eval()
+    with torch.no_grad():
+        strength = model[:5](probes).amax(dim=(2, 3))
+    strength[:, 5] = -torch.inf
+    for probe, channels in enumerate(info["channels"]):
+        assert channels[0] == 5
+        assert channels[1:] == strength[probe].topk(4).indices.tolist()
+    assert np.array(info["activations"]).shape == (3, 5) and len(blobs) == 1 + 3
+    field = receptive_field(model, "4", (28, 28), in_channels=1)
+    assert info["tile"] == list(field.patch_size)
+    rows, cols = info["grid"]
+    assert decode(blobs[1]).shape == (rows * field.patch_size[0], cols * field.patch_size[1])
+
+
+def test_unknown_kind_and_bad_deconv_options_fail_at_construction(tmp_path):
+    with pytest.raises(ValueError, match=r"kinds \['saliency'\] are not loggable; choose from"):
+        CNNVizCallback(small_cnn(), torch.rand(1, 1, 28, 28), log_dir=str(tmp_path), kinds=["saliency"])
+    with pytest.raises(ValueError, match="deconv_rule 'backprop' is unknown"):
+        CNNVizCallback(small_cnn(), torch.rand(1, 1, 28, 28), log_dir=str(tmp_path), deconv_rule="backprop")
