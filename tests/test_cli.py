@@ -197,8 +197,7 @@ def test_an_unknown_layer_is_named(checkpoints, image_folder, tmp_path, capsys):
 
 def test_the_installed_command_runs_from_the_users_folder(tmp_path):
     command = shutil.which("tb-cnnviz", path=str(Path(sys.executable).parent))
-    if command is None:
-        pytest.skip("tb-cnnviz is not installed (pip install -e .)")
+    assert command is not None, "tb-cnnviz is not installed beside this Python: run pip install -e ."
     (tmp_path / "my_models.py").write_text("from torch import nn\ndef tiny():\n    return nn.Conv2d(3, 4, 3)\n")
     result = subprocess.run(
         [command, "layers", "--model", "my_models:tiny", "--input-size", "3", "8", "8", "--device", "cpu"],

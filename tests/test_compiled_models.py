@@ -12,8 +12,6 @@ from conftest import read_cnnviz_events, small_cnn
 from tb_cnnviz import CNNVizCallback, feature_maps, resolve_layers
 from tb_cnnviz.methods.layers import unwrap_model
 
-pytestmark = pytest.mark.skipif(not hasattr(torch, "compile"), reason="torch.compile not available")
-
 
 @pytest.fixture(params=["torch.compile(model)", "model.compile()"])
 def model_and_compiled(request):

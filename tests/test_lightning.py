@@ -7,17 +7,16 @@ import sys
 import textwrap
 from types import SimpleNamespace
 
+import lightning.pytorch as pl
 import pytest
 import torch
 import torch.nn.functional as F
 from conftest import read_cnnviz_events, small_cnn
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.data import DataLoader, TensorDataset
 
-pl = pytest.importorskip("lightning.pytorch")
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger  # noqa: E402
-
-from tb_cnnviz.integrations.lightning import CNNVizCallback  # noqa: E402
+from tb_cnnviz.integrations.lightning import CNNVizCallback
 
 LAYER_TAGS = {"probes", "net.0/feature_maps", "net.4/feature_maps"}
 
