@@ -16,7 +16,7 @@ so results are reproducible, independent of chunking and of the global RNG, whic
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -100,9 +100,9 @@ def maximize_filters(
     height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     if height < 1 or width < 1 or steps < 0:
         raise ValueError(f"size must be positive and steps >= 0, got size={size}, steps={steps}")
-    colours = in_channels if in_channels is not None else _first_conv_in_channels(network)
+    colours = in_channels if in_channels is not None else first_conv_in_channels(network)
     device, dtype = model_device(network), model_dtype(network)
-    normalize = _normalizer(input_mean, input_std, colours, device, dtype)
+    normalize = normalizer(input_mean, input_std, colours, device, dtype)
     settings = resolve_transforms(transforms)
     pad = round(settings.pixels(settings.pad, max(height, width))) if settings else 0
 
@@ -115,14 +115,16 @@ def maximize_filters(
         images, activations = [], []
         for start in range(0, len(chosen), chunk):
             part = chosen[start : start + chunk]
-            generators = [_channel_generator(seed, channel) for channel in part]
+            generators = [seeded_generator(seed, channel) for channel in part]
             params = [make_param(param, colours, h, w, decorrelate) for h, w, _ in stages]
-            part_images, part_activations = _optimize(
-                network, module, part, generators, params, [n for _, _, n in stages],
-                normalize, settings, max(height, width), optimizer, lr, lr_decay,
+            objective = _channel_objective(network, module, torch.tensor(part, device=device))
+            part_images = optimize_images(
+                objective, generators, params, [n for _, _, n in stages],
+                normalize, settings, max(height, width), optimizer, lr, lr_decay, device,
             )  # fmt: skip
+            with torch.no_grad():
+                activations.append(objective(normalize(part_images)).float())
             images.append(part_images)
-            activations.append(part_activations)
     return FilterImages(
         images=torch.cat(images) if images else torch.empty(0, colours, height, width),
         activations=torch.cat(activations) if activations else torch.empty(0),
@@ -131,26 +133,27 @@ def maximize_filters(
     )
 
 
-def _optimize(
-    network: nn.Module,
-    module: nn.Module,
-    channels: list[int],
+def optimize_images(
+    objective: Callable[[torch.Tensor], torch.Tensor],
     generators: list[torch.Generator],
     params: list[ImageParam],
     stage_steps: list[int],
-    normalize,
+    normalize: Callable[[torch.Tensor], torch.Tensor],
     settings: RobustnessTransforms | None,
     reference_size: int,
     optimizer_kind: str,
     lr: float,
     lr_decay: bool,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradient ascent for one chunk of channels; returns final images and their activations."""
-    device = model_device(network)
+    device: torch.device,
+) -> torch.Tensor:
+    """Gradient ascent on K images at once, one per generator; returns the final images in display space.
+
+    `objective` maps the K (transformed, normalized) model inputs to K values, each depending on its own
+    image only; their sum is maximized. Shared by filter images (a channel's mean) and class images.
+    """
     total = sum(stage_steps)
     values = params[0].init(generators, device)  # drawn first, so noise never depends on the transforms
     uniforms = torch.stack([draw_transform_params(generator, total) for generator in generators])
-    index = torch.tensor(channels, device=device)
     step = 0
     for stage, (param, count) in enumerate(zip(params, stage_steps, strict=True)):
         if stage > 0:
@@ -164,15 +167,12 @@ def _optimize(
             images = param.to_image(values)
             if settings is not None:
                 images = apply_transforms(images, uniforms[:, step], settings, reference_size)
-            objective = _own_channel_means(_layer_output(network, module, normalize(images)), index).sum()
             optimizer.zero_grad(set_to_none=True)
-            (-objective).backward()
+            (-objective(normalize(images)).sum()).backward()
             optimizer.step()
             step += 1
     with torch.no_grad():
-        images = params[-1].to_image(values.detach())
-        activations = _own_channel_means(_layer_output(network, module, normalize(images)), index)
-    return images.float(), activations.float()
+        return params[-1].to_image(values.detach()).float()
 
 
 class _NormalizedAscent:
@@ -269,6 +269,17 @@ def _layer_output(network: nn.Module, module: nn.Module, inputs: torch.Tensor) -
     return captured[0]
 
 
+def _channel_objective(
+    network: nn.Module, module: nn.Module, index: torch.Tensor
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Model inputs (K, ...) -> image i's mean of channel index[i] in the layer's output."""
+
+    def objective(inputs: torch.Tensor) -> torch.Tensor:
+        return _own_channel_means(_layer_output(network, module, inputs), index)
+
+    return objective
+
+
 def _own_channel_means(output: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Image i's mean of channel index[i]: (K, C, ...) -> (K,)."""
     rows = torch.arange(len(index), device=output.device)
@@ -278,13 +289,30 @@ def _own_channel_means(output: torch.Tensor, index: torch.Tensor) -> torch.Tenso
 def _probe(
     network: nn.Module, module: nn.Module, name: str, shape: tuple[int, int, int], device: torch.device
 ) -> tuple[int, int]:
-    """The layer's channel count and the bytes one more image costs (tensors autograd saves, output, grads).
+    """The layer's channel count and the bytes one more image costs in the truncated forward and backward."""
+    per_image, output = bytes_per_image(
+        lambda inputs: _layer_output(network, module, inputs), shape, device, model_dtype(network)
+    )
+    if not isinstance(output, torch.Tensor) or output.dim() < 2:
+        raise ValueError(
+            f"layer {name!r} ({type(module).__name__}) returns {type(output).__name__}"
+            f"{'' if not isinstance(output, torch.Tensor) else f' of shape {tuple(output.shape)}'}"
+            "; choose a layer whose output is (N, C, ...) such as a Conv2d"
+        )
+    return output.shape[1], per_image
 
-    Runs the truncated forward for batches of 1 and 2 and counts the storage autograd keeps for the
-    backward pass; the difference is what each image adds (the weights, saved once, cancel out).
+
+def bytes_per_image(
+    forward: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...], device: torch.device, dtype: torch.dtype
+) -> tuple[int, torch.Tensor]:
+    """The bytes one more input of `shape` costs in `forward` and its backward (tensors autograd saves,
+    output, grads), and the output for a batch of one.
+
+    Runs `forward` for batches of 1 and 2 and counts the storage autograd keeps for the backward pass;
+    the difference is what each image adds (the weights, saved once, cancel out).
     """
 
-    def measure(batch: int) -> tuple[int, torch.Tensor]:
+    def measure(batch: int):
         seen: set[int] = set()
         total = 0
 
@@ -296,21 +324,17 @@ def _probe(
                 total += storage.nbytes()
             return tensor
 
-        inputs = torch.full((batch, *shape), 0.5, device=device, dtype=model_dtype(network), requires_grad=True)
+        inputs = torch.full((batch, *shape), 0.5, device=device, dtype=dtype, requires_grad=True)
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-            output = _layer_output(network, module, inputs)
-        if not isinstance(output, torch.Tensor) or output.dim() < 2:
-            raise ValueError(
-                f"layer {name!r} ({type(module).__name__}) returns {type(output).__name__}"
-                f"{'' if not isinstance(output, torch.Tensor) else f' of shape {tuple(output.shape)}'}"
-                "; choose a layer whose output is (N, C, ...) such as a Conv2d"
-            )
-        return total + output.nbytes, output
+            output = forward(inputs)
+        return total + (output.nbytes if isinstance(output, torch.Tensor) else 0), output
 
     one, output = measure(1)
+    if not isinstance(output, torch.Tensor):
+        return 0, output
     two, _ = measure(2)
     # Twice the saved tensors: the backward pass holds gradients of about the same size.
-    return output.shape[1], 2 * max(two - one, output[:1].nbytes)
+    return 2 * max(two - one, output[:1].nbytes), output
 
 
 def _choose_channels(channels: Sequence[int] | None, count: int, max_channels: int | None, name: str) -> list[int]:
@@ -324,9 +348,9 @@ def _choose_channels(channels: Sequence[int] | None, count: int, max_channels: i
     return chosen
 
 
-def _channel_generator(seed: int, channel: int) -> torch.Generator:
-    """A CPU generator for one channel: its image depends on (seed, channel) only, not on chunking."""
-    return torch.Generator().manual_seed((int(seed) * (1 << 24) + int(channel)) % (1 << 63))
+def seeded_generator(seed: int, item: int) -> torch.Generator:
+    """A CPU generator for one channel (or class): its image depends on (seed, item) only, not on chunking."""
+    return torch.Generator().manual_seed((int(seed) * (1 << 24) + int(item)) % (1 << 63))
 
 
 def _single_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module]:
@@ -336,14 +360,14 @@ def _single_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Mod
     return next(iter(selected.items()))
 
 
-def _first_conv_in_channels(network: nn.Module) -> int:
+def first_conv_in_channels(network: nn.Module) -> int:
     for module in network.modules():
         if isinstance(module, nn.Conv2d):
             return module.in_channels
     raise ValueError(f"{type(network).__name__} has no nn.Conv2d to infer the input channels; pass in_channels=")
 
 
-def _normalizer(
+def normalizer(
     mean: Sequence[float] | float | None,
     std: Sequence[float] | float | None,
     colours: int,
