@@ -24,6 +24,7 @@ from torch import nn
 
 from tb_cnnviz.methods.capture import _AllLayersCaptured
 from tb_cnnviz.methods.image_param import ImageParam, make_param, tile_to
+from tb_cnnviz.methods.input_space import normalizer
 from tb_cnnviz.methods.layers import resolve_layers, unwrap_model
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
 from tb_cnnviz.methods.transforms import (
@@ -365,33 +366,3 @@ def first_conv_in_channels(network: nn.Module) -> int:
         if isinstance(module, nn.Conv2d):
             return module.in_channels
     raise ValueError(f"{type(network).__name__} has no nn.Conv2d to infer the input channels; pass in_channels=")
-
-
-def normalizer(
-    mean: Sequence[float] | float | None,
-    std: Sequence[float] | float | None,
-    colours: int,
-    device: torch.device,
-    dtype: torch.dtype,
-):
-    """(x - mean) / std per input channel, then the model's dtype: display space -> model space."""
-
-    def as_column(values: Sequence[float] | float | None, default: float, what: str) -> torch.Tensor:
-        if values is None:
-            values = [default] * colours
-        elif isinstance(values, (int, float)):
-            values = [float(values)] * colours
-        column = torch.as_tensor(list(values), dtype=torch.float32, device=device)
-        if column.numel() != colours:
-            raise ValueError(f"{what} has {column.numel()} values but the images have {colours} channels")
-        return column.view(1, colours, 1, 1)
-
-    mean_column = as_column(mean, 0.0, "input_mean")
-    std_column = as_column(std, 1.0, "input_std")
-    if bool((std_column == 0).any()):
-        raise ValueError("input_std must not contain 0")
-
-    def normalize(images: torch.Tensor) -> torch.Tensor:
-        return ((images - mean_column) / std_column).to(dtype)
-
-    return normalize
