@@ -19,6 +19,7 @@ import { createSidebar } from "./sidebar.js";
 import { onExternalChange, readState, sameState, writeState } from "./state.js";
 import { createStepper } from "./stepper.js";
 import { createToolbar } from "./toolbar.js";
+import { createTopPatches } from "./top-patches.js";
 
 const PRELOAD_DISTANCE = 2; // steps on each side whose atlases load in the background
 
@@ -60,7 +61,7 @@ export function createApp(root) {
   const playback = createPlayback({
     steps: () => shown?.steps ?? [],
     current: () => shown?.step,
-    prepare: (step) => Promise.all([api.fetchInfo(shown.run, shown.tag, step), api.fetchPixels(api.imageUrl(shown.run, shown.tag, step, shown.imageIndex))]),
+    prepare: (step) => shown.prepare(step),
     go: (step) => {
       stepper.set(shown.steps, step);
       set({ step });
@@ -82,6 +83,7 @@ export function createApp(root) {
     return { grid, title, element };
   };
   const panels = { shown: panel("shown"), compared: panel("compared"), difference: panel("difference") };
+  const topPatches = createTopPatches();
   const health = createHealth({ onLayer: (layer) => set({ layer, panel: "channels" }) });
   const filmstrip = createFilmstrip({ onStep: (step) => set({ step }), onFrames: (frames) => set({ frames }) });
   const lightbox = createLightbox({
@@ -93,7 +95,7 @@ export function createApp(root) {
   });
   const title = el("h1", { className: "view-title" });
   const status = el("div", { className: "status" });
-  views.append(title, el("div", { className: "panels" }, Object.values(panels).map((part) => part.element)), health.element);
+  views.append(title, el("div", { className: "panels" }, Object.values(panels).map((part) => part.element)), topPatches.element, health.element);
   const main = el("main", { className: "content" }, [el("div", { className: "controls" }, [toolbar.element, stepper.element]), status, views]);
   const empty = el("div", { className: "empty-wrap", hidden: true }, [emptyLogdirHelp(reload)]);
   root.append(sidebar.element, main, empty, lightbox.element);
@@ -119,6 +121,7 @@ export function createApp(root) {
 
   function setBusy(busy) {
     for (const part of Object.values(panels)) part.grid.setBusy(busy);
+    topPatches.setBusy(busy);
   }
 
   async function update() {
@@ -144,19 +147,38 @@ export function createApp(root) {
       toolbar.set({ panel: state.panel, kindChoices: kinds, kind: kindName, norm: state.norm, cmap: state.cmap });
       writeState(state);
       const onHealth = state.panel === "health";
+      const onTop = kind?.view === "top";
       health.element.hidden = !onHealth;
-      panels.shown.element.hidden = onHealth || !kind;
+      panels.shown.element.hidden = onHealth || !kind || onTop;
+      topPatches.element.hidden = onHealth || !onTop;
       if (!kind) return say(notice(`This version of CNN Viz cannot draw “${kindLabel(kindName)}” yet.`));
 
       const tag = layer.kinds[kindName];
-      const steps = await api.fetchSteps(run.run, tag);
+      // A kind logged only every few steps is navigated by the steps of the kind it goes with.
+      const stepsTag = layer.kinds[kind.stepsOf] ?? tag;
+      const steps = await api.fetchSteps(run.run, stepsTag);
       if (overtaken()) return;
       if (steps.length === 0) {
         panels.shown.element.hidden = true;
-        return say(notice(`No steps logged for ${tag} yet.`));
+        return say(notice(`No steps logged for ${stepsTag} yet.`));
       }
       const step = nearestStep(steps, state.step);
       stepper.set(steps, step);
+      if (state.step !== null && step !== state.step) {
+        say(notice(`Step ${state.step} is not logged for ${layer.name}; showing step ${step}.`));
+      }
+      if (onHealth || onTop) {
+        state = { ...state, step };
+        writeState(state);
+        toolbar.set({ panel: state.panel, kindChoices: kinds, kind: kindName, norm: state.norm, cmap: state.cmap, looks: { norm: false, cmap: false } });
+        sidebar.setProbes(await probeChoices(run, run.probes?.count ?? 0), state.probe, false);
+        if (overtaken()) return;
+        for (const part of [panels.compared, panels.difference]) part.element.hidden = true;
+        compareControls.set({ compare: null, steps, step, runs: [], run: null, diff: false, diffAvailable: false, disabled: true });
+        lightbox.close();
+        if (onHealth) return await showHealth({ run, layer, steps, step });
+        return await showTopPatches({ run, layer, tag, kind, steps, step, overtaken });
+      }
 
       const info = await api.fetchInfo(run.run, tag, step);
       if (overtaken()) return;
@@ -169,33 +191,24 @@ export function createApp(root) {
 
       const imageIndex = kind.imageIndex(probe);
       const source = api.imageUrl(run.run, tag, step, imageIndex);
-      const atlas = await api.fetchPixels(source);
+      const probeInfo = kind.perProbe ? probes[probe] : null;
+      const [atlas, probeImage] = await Promise.all([api.fetchPixels(source), probePixels(kind, probeInfo)]);
       if (overtaken()) return;
-      if (state.step !== null && step !== state.step) {
-        say(notice(`Step ${state.step} is not logged for ${layer.name}; showing step ${step}.`));
-      }
       state = { ...state, step, probe };
       writeState(state);
       const looks = kind.looks(info, atlas);
       toolbar.set({ panel: state.panel, kindChoices: kinds, kind: kindName, norm: state.norm, cmap: state.cmap, looks });
       const look = { norm: looks.norm ? state.norm : "channel", cmap: looks.cmap ? state.cmap : "grey" };
-      const probeInfo = kind.perProbe ? probes[probe] : null;
       title.replaceChildren(
-        el("span", { className: "title-layer", text: onHealth ? `Run ${run.run}` : `Layer ${layer.name}` }),
-        el("span", { className: "title-meta", text: onHealth ? `step ${step}` : [kind.label, probeInfo?.label, `step ${step}`].filter(Boolean).join(" · ") }),
+        el("span", { className: "title-layer", text: `Layer ${layer.name}` }),
+        el("span", { className: "title-meta", text: [kind.label, probeInfo?.label, `step ${step}`].filter(Boolean).join(" · ") }),
       );
-      shown = { kind, info, atlas, probe, look, step, steps, run: run.run, tag, imageIndex, layer: layer.name, probeInfo };
+      const prepare = (at) => Promise.all([api.fetchInfo(run.run, tag, at), api.fetchPixels(api.imageUrl(run.run, tag, at, imageIndex))]);
+      shown = { kind, info, atlas, probe, look, step, steps, run: run.run, tag, imageIndex, layer: layer.name, probeInfo, probeImage, prepare };
       preloadNeighbours(run.run, tag, steps, step, imageIndex);
 
-      if (onHealth) {
-        for (const part of [panels.compared, panels.difference]) part.element.hidden = true;
-        compareControls.set({ compare: null, steps, step, runs: [], run: null, diff: false, diffAvailable: false });
-        lightbox.close();
-        await health.show({ run: run.run, layers: run.layers, current: step, selected: layer.name });
-        return;
-      }
-      const total = layer.shape?.[0] ?? info.channels.length;
-      panels.shown.grid.draw({ kind, info, atlas, probe, look, total, source, step });
+      const total = layer.shape?.[0] ?? kind.channels(info, probe).length;
+      panels.shown.grid.draw({ kind, info, atlas, probe, look, total, source, step, probeImage, probeInfo });
       await drawComparison({ runs, run, layer, kindName, kind, steps, step, probe, look, total, overtaken });
       if (overtaken()) return;
       syncLightbox();
@@ -204,6 +217,38 @@ export function createApp(root) {
     } finally {
       if (!overtaken()) setBusy(false);
     }
+  }
+
+  /** Layer health of the whole run at `step`; needs no atlas, so playback only moves the marker. */
+  async function showHealth({ run, layer, steps, step }) {
+    title.replaceChildren(el("span", { className: "title-layer", text: `Run ${run.run}` }), el("span", { className: "title-meta", text: `step ${step}` }));
+    shown = { step, steps, run: run.run, layer: layer.name, prepare: () => Promise.resolve() };
+    await health.show({ run: run.run, layers: run.layers, current: step, selected: layer.name });
+  }
+
+  /** The dataset's top patches per channel, from the latest step at or before `step` that has them. */
+  async function showTopPatches({ run, layer, tag, kind, steps, step, overtaken }) {
+    const logged = await api.fetchSteps(run.run, tag);
+    if (overtaken()) return;
+    const loggedAt = (at) => logged.filter((candidate) => candidate <= at).pop() ?? null;
+    const load = (at) => {
+      const loggedStep = loggedAt(at);
+      if (loggedStep === null) return Promise.resolve(null);
+      const url = (index) => api.imageUrl(run.run, tag, loggedStep, index);
+      return Promise.all([api.fetchInfo(run.run, tag, loggedStep), api.fetchPixels(url(kind.patchesIndex)), api.fetchPixels(url(kind.projectionsIndex))]);
+    };
+    title.replaceChildren(
+      el("span", { className: "title-layer", text: `Layer ${layer.name}` }),
+      el("span", { className: "title-meta", text: `${kind.label} · step ${step}` }),
+    );
+    shown = { step, steps, run: run.run, layer: layer.name, prepare: load };
+    const loaded = await load(step);
+    if (overtaken()) return;
+    topPatches.element.hidden = loaded === null;
+    if (loaded === null) return say(notice(`${kind.label} is first logged at step ${logged[0]}, after step ${step}.`));
+    const [info, patches, projections] = loaded;
+    const loggedStep = loggedAt(step);
+    topPatches.draw({ info, patches, projections, step, loggedStep, source: api.imageUrl(run.run, tag, loggedStep, kind.patchesIndex) });
   }
 
   /** The compared panel (another step, or the same step of another run) and the difference panel. */
@@ -242,11 +287,13 @@ export function createApp(root) {
     if (!other) return;
 
     const source = api.imageUrl(other.run, other.tag, other.step, kind.imageIndex(probe));
-    const [info, atlas] = await Promise.all([api.fetchInfo(other.run, other.tag, other.step), api.fetchPixels(source)]);
+    // Another run may have logged other probe images: its patches come from its own.
+    const probeInfo = other.run === run.run ? shown.probeInfo : kind.perProbe ? (await probeChoices(runs.find((candidate) => candidate.run === other.run), probe + 1))[probe] : null;
+    const [info, atlas, probeImage] = await Promise.all([api.fetchInfo(other.run, other.tag, other.step), api.fetchPixels(source), probePixels(kind, probeInfo)]);
     if (overtaken()) return;
     panels.compared.title.hidden = false;
     panels.compared.title.textContent = `${other.run} · step ${other.step}`;
-    panels.compared.grid.draw({ kind, info, atlas, probe, look, total, source, step: other.step });
+    panels.compared.grid.draw({ kind, info, atlas, probe, look, total, source, step: other.step, probeImage, probeInfo });
     if (!state.diff || !diffAvailable) return;
     const difference = differenceView(shown, { info, atlas }, probe);
     if (!difference) return say(notice("The two views have different tile sizes, so they cannot be subtracted."));
@@ -262,8 +309,6 @@ export function createApp(root) {
       ...shown,
       channel: state.channel,
       heading: `Layer ${shown.layer} · ${shown.kind.label} · channel ${state.channel} · step ${shown.step}`,
-      probeSrc: shown.probeInfo?.src ?? null,
-      probeLabel: shown.probeInfo?.label ?? null,
     });
     if (!opened) {
       // The channel is not logged for this layer (e.g. after switching layers): forget it.
@@ -293,6 +338,11 @@ export function createApp(root) {
 function nearestStep(steps, wanted) {
   if (wanted === null) return steps[steps.length - 1];
   return steps.reduce((best, step) => (Math.abs(step - wanted) < Math.abs(best - wanted) ? step : best));
+}
+
+/** The decoded probe image when the kind draws patches of it, else null. */
+function probePixels(kind, probeInfo) {
+  return kind.drawPatch && probeInfo?.src ? api.fetchPixels(probeInfo.src) : Promise.resolve(null);
 }
 
 /** [{ label, src }] per probe image; thumbnails come from the run's "probes" tag when logged. */

@@ -92,3 +92,22 @@ export function paint(canvas, image) {
   if (canvas.height !== image.height) canvas.height = image.height;
   canvas.getContext("2d").putImageData(image, 0, 0);
 }
+
+/**
+ * The `size` ([h, w]) crop of `image` whose top-left is image pixel `start` ([row, col], may be
+ * negative); pixels outside the image stay transparent, so they read as "no image here".
+ */
+export function cropImage(image, [row, col], [height, width]) {
+  const crop = new ImageData(width, height);
+  for (let y = 0; y < height; y++) {
+    const sourceY = row + y;
+    if (sourceY < 0 || sourceY >= image.height) continue;
+    for (let x = 0; x < width; x++) {
+      const sourceX = col + x;
+      if (sourceX < 0 || sourceX >= image.width) continue;
+      const from = (sourceY * image.width + sourceX) * 4;
+      crop.data.set(image.data.subarray(from, from + 4), (y * width + x) * 4);
+    }
+  }
+  return crop;
+}

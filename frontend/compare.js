@@ -24,8 +24,10 @@ export function createCompareControls({ onCompare, onOtherStep, onOtherRun, onDi
   ]);
 
   /** Reflect the state; option lists are rebuilt only when they change, so focus survives. */
-  function set({ compare, steps, step, runs, run, diff: diffOn, diffAvailable }) {
+  function set({ compare, steps, step, runs, run, diff: diffOn, diffAvailable, disabled = false }) {
     mode.value = compare ?? "";
+    mode.disabled = disabled;
+    mode.title = disabled ? "Not available for this view" : "";
     fill(otherStep, steps.map(String));
     otherStep.value = String(step);
     otherStep.hidden = compare !== "step";
@@ -79,6 +81,7 @@ export function differenceView(shown, other, probe) {
   return {
     label: "Difference",
     perProbe: true,
+    channels: () => shown.info.channels,
     looks: () => ({ norm: false, cmap: false }),
     drawTile(atlas, info, _probe, position) {
       const [height, width] = info.tile;

@@ -68,6 +68,7 @@ export function createFilmstrip({ onStep, onFrames }) {
     return el("div", { role: "listitem", "data-step": step }, [
       el("button", { type: "button", className: "frame", "aria-label": `Step ${step}`, on: { click: () => onStep(step) } }, [
         el("canvas", { width: 1, height: 1 }),
+        el("span", { className: "frame-absent" }),
         el("span", { className: "frame-step", text: String(step) }),
         el("span", { className: "frame-caption" }),
       ]),
@@ -77,13 +78,21 @@ export function createFilmstrip({ onStep, onFrames }) {
   async function drawFrame(item, { kind, run, tag, step, channel, probe, look }, token) {
     const [info, atlas] = await Promise.all([api.fetchInfo(run, tag, step), api.fetchPixels(api.imageUrl(run, tag, step, kind.imageIndex(probe)))]);
     if (token !== generation) return;
-    const position = info.channels.indexOf(channel);
-    if (position < 0) return;
+    const position = kind.channels(info, probe).indexOf(channel);
+    if (position < 0) {
+      // Deconv picks each probe's strongest channels per step: a channel may have no tile here.
+      const [height, width] = info.tile;
+      paint(item.querySelector("canvas"), new ImageData(width, height));
+      item.querySelector(".frame-absent").textContent = kind.absent(step);
+      item.firstChild.classList.add("absent");
+      return;
+    }
     paint(item.querySelector("canvas"), kind.drawTile(atlas, info, probe, position, look));
-    item.querySelector(".frame-caption").textContent = kind.caption(info, position) ?? "";
+    item.querySelector(".frame-caption").textContent = kind.caption(info, probe, position) ?? "";
   }
 
   async function drawCharts({ kind, run, tag, channel, current }, token) {
+    if (kind.series.length === 0) return charts.replaceChildren();
     const series = await api.fetchSeries(run, tag);
     if (token !== generation) return;
     const k = series.channels.indexOf(channel);

@@ -1,11 +1,14 @@
 /**
  * The channel grid: one tile per logged channel, cropped from a single atlas PNG, with an info bar
  * that shows the hovered or focused channel's statistics and a colorbar for the current scale.
- * What a tile shows, its caption and its statistics come from the kind (kinds.js).
+ * What a tile shows, its caption and its statistics come from the kind (kinds.js). Kinds that tie
+ * tiles to places in the probe image (deconv) get the probe's patch beside each tile and the probe
+ * image beside the grid, with the hovered tile's receptive field drawn on it.
  */
 import { paint } from "./atlas.js";
 import { drawColorbar } from "./colormaps.js";
 import { el } from "./dom.js";
+import { createProbeView } from "./probe-view.js";
 
 const TILE_GAP = 8;
 const TILE_SIZES = { min: 72, max: 208 }; // CSS pixels of a tile's width
@@ -19,12 +22,13 @@ export function createGrid({ onOpen, panel }) {
   const scaleLow = el("span");
   const scaleHigh = el("span");
   const scale = el("div", { className: "scale", title: "Values mapped to the colormap's ends" }, [scaleLow, colorbar, scaleHigh]);
+  const probeView = createProbeView({ className: "grid-probe" });
   const element = el("section", { className: "grid", "aria-label": "Channels", "data-panel": panel }, [
     el("div", { className: "infobar" }, [details, scale]),
-    tiles,
+    el("div", { className: "grid-body" }, [probeView.element, tiles]),
   ]);
   let view = null; // what is drawn: { kind, info, atlas, probe, look, total }
-  let layout = null; // { key, tile, count, captioned }: what the tile elements were built for
+  let layout = null; // { key, tile, count, captioned, panes }: what the tile elements were built for
   let hovered = null;
 
   new ResizeObserver(fitTiles).observe(tiles);
@@ -36,26 +40,29 @@ export function createGrid({ onOpen, panel }) {
   function fitTiles() {
     if (!layout) return;
     const [height, width] = layout.tile;
-    const { count } = layout;
+    const { count, panes } = layout;
     const extra = TILE_GAP + (layout.captioned ? CAPTION_HEIGHT : 0);
     const available = { width: tiles.clientWidth, height: window.innerHeight - tiles.getBoundingClientRect().top - 16 };
-    let size = TILE_SIZES.max;
-    for (; size > TILE_SIZES.min; size -= 4) {
+    // A tile holds `panes` pictures side by side (patch and projection), so it is that much wider.
+    let size = TILE_SIZES.max * panes;
+    for (; size > TILE_SIZES.min * panes; size -= 4) {
       const columns = Math.max(1, Math.floor((available.width + TILE_GAP) / (size + TILE_GAP)));
       const rows = Math.ceil(count / columns);
-      if (rows * ((size * height) / width + extra) <= available.height) break;
+      if (rows * ((size / panes) * (height / width) + extra) <= available.height) break;
     }
-    if (size >= 2 * width) size = Math.floor(size / width) * width;
-    tiles.style.setProperty("--tile-size", `${Math.max(size, TILE_SIZES.min)}px`);
+    if (size / panes >= 2 * width) size = Math.floor(size / panes / width) * width * panes;
+    tiles.style.setProperty("--tile-size", `${Math.max(size, TILE_SIZES.min * panes)}px`);
   }
 
-  function buildTiles(info, captioned) {
+  function buildTiles(info, channels, captioned, panes) {
     const [height, width] = info.tile;
     tiles.style.setProperty("--tile-aspect", `${width} / ${height}`);
     tiles.replaceChildren(
-      ...info.channels.map((channel, position) => {
+      ...channels.map((channel, position) => {
+        const pictures = [el("canvas", { width, height, className: "tile-picture" })];
+        if (panes === 2) pictures.unshift(el("canvas", { width, height, className: "tile-patch", title: "Input patch" }));
         const button = el("button", { type: "button", className: "tile", "data-position": position, "aria-label": `Channel ${channel}` }, [
-          el("canvas", { width, height }),
+          el("div", { className: "tile-panes" }, pictures),
           el("span", { className: "tile-label", "aria-hidden": "true", text: String(channel) }),
           el("span", { className: "tile-dead", "aria-hidden": "true", text: "dead" }),
           captioned ? el("span", { className: "tile-caption" }) : null,
@@ -73,51 +80,60 @@ export function createGrid({ onOpen, panel }) {
   function showDetails(position) {
     hovered = position;
     if (!view) return;
-    const { kind, info, probe, look, total } = view;
+    const { kind, info, probe, look, total, channels } = view;
     const range = kind.scale(info, probe, position, look);
     scale.hidden = range === null;
     if (range) [scaleLow.textContent, scaleHigh.textContent] = range;
+    probeView.setBox(position === null ? null : (kind.box?.(info, probe, position) ?? null));
     if (position === null) {
-      const shown = info.channels.length;
+      const shown = channels.length;
       const dead = kind.deadPositions(info).size;
       const parts = [
         shown === total ? `${total} channels` : `${shown} of ${total} channels`,
         dead > 0 && `${dead} dead (no activation on any probe)`,
+        kind.note,
         kind.captionLabel && `under each tile: ${kind.captionLabel}`,
         "hover a channel for statistics, click to enlarge",
       ];
       details.replaceChildren(el("span", { className: "muted", text: parts.filter(Boolean).join(" · ") }));
       return;
     }
-    details.replaceChildren(...statsLine(info.channels[position], kind.details(info, probe, position)));
+    details.replaceChildren(...statsLine(channels[position], kind.details(info, probe, position)));
   }
 
   /**
    * Draw `atlas` (ImageData of the PNG at `source`) of a `kind` (kinds.js) for one probe with the
-   * given look ({ norm, cmap }); `total` is the layer's channel count.
+   * given look ({ norm, cmap }); `total` is the layer's channel count. `probeImage` (decoded probe
+   * PNG, or null) and `probeInfo` ({ label, src }) serve kinds that draw patches of the probe.
    */
-  function draw({ kind, info, atlas, probe, look, total, source, step }) {
-    const captioned = info.channels.some((_, position) => kind.caption(info, position) !== null);
-    const key = JSON.stringify([info.channels, info.tile, captioned]);
+  function draw({ kind, info, atlas, probe, look, total, source, step, probeImage = null, probeInfo = null }) {
+    const channels = kind.channels(info, probe);
+    const captioned = channels.some((_, position) => kind.caption(info, probe, position) !== null);
+    const panes = kind.drawPatch && probeImage ? 2 : 1;
+    const key = JSON.stringify([channels, info.tile, captioned, panes]);
     if (key !== layout?.key) {
-      layout = { key, tile: info.tile, count: info.channels.length, captioned };
-      buildTiles(info, captioned);
-      fitTiles();
+      layout = { key, tile: info.tile, count: channels.length, captioned, panes };
+      buildTiles(info, channels, captioned, panes);
     }
-    view = { kind, info, atlas, probe, look, total };
+    const probeShown = Boolean(kind.box && probeInfo);
+    probeView.element.hidden = !probeShown;
+    if (probeShown) probeView.show({ ...probeInfo, size: probeImage ? [probeImage.height, probeImage.width] : null });
+    fitTiles(); // also after the probe image came or went, which changes the width left for tiles
+    view = { kind, info, atlas, probe, look, total, channels };
     const dead = kind.deadPositions(info);
     tiles.querySelectorAll(".tile").forEach((tile, position) => {
-      paint(tile.querySelector("canvas"), kind.drawTile(atlas, info, probe, position, look));
-      if (captioned) tile.querySelector(".tile-caption").textContent = kind.caption(info, position);
+      paint(tile.querySelector(".tile-picture"), kind.drawTile(atlas, info, probe, position, look));
+      if (panes === 2) paint(tile.querySelector(".tile-patch"), kind.drawPatch(probeImage, info, probe, position));
+      if (captioned) tile.querySelector(".tile-caption").textContent = kind.caption(info, probe, position);
       const isDead = dead.has(position);
       tile.classList.toggle("dead", isDead);
-      tile.setAttribute("aria-label", `Channel ${info.channels[position]}${isDead ? " (dead)" : ""}`);
+      tile.setAttribute("aria-label", `Channel ${channels[position]}${isDead ? " (dead)" : ""}`);
     });
     drawColorbar(colorbar, look.cmap);
     // For tests and debugging: which PNG and step the tiles come from.
     element.dataset.source = source;
     element.dataset.step = String(step);
-    showDetails(hovered !== null && hovered < info.channels.length ? hovered : null);
+    showDetails(hovered !== null && hovered < channels.length ? hovered : null);
   }
 
   function setBusy(busy) {

@@ -1,20 +1,21 @@
 /**
  * One channel enlarged in a modal dialog: pixelated upscale, its statistics, the probe image it
- * responds to (for kinds drawn per probe), and below it `below` (the filmstrip). Escape (native to
- * <dialog>), the close button or a click beside it closes it; Left/Right keep stepping through
- * training while it is open.
+ * responds to (for kinds drawn per probe; with the unit's receptive field and input patch for kinds
+ * that have them), and below it `below` (the filmstrip). Escape (native to <dialog>), the close
+ * button or a click beside it closes it; Left/Right keep stepping through training while it is open.
  */
 import { paint } from "./atlas.js";
 import { el } from "./dom.js";
 import { statsLine } from "./grid.js";
+import { createProbeView } from "./probe-view.js";
 
 export function createLightbox({ onClose, onExport, below }) {
   const title = el("h2", { id: "cnnviz-lightbox-title" });
-  const canvas = el("canvas", { className: "lightbox-canvas" });
+  const patchCanvas = el("canvas", { className: "lightbox-canvas lightbox-patch", title: "Input patch" });
+  const canvas = el("canvas", { className: "lightbox-canvas lightbox-picture" });
   const stats = el("p", { className: "lightbox-stats" });
-  const probeImage = el("img", { className: "lightbox-probe", alt: "" });
-  const probeCaption = el("figcaption");
-  const probeFigure = el("figure", {}, [probeImage, probeCaption]);
+  const absent = el("p", { className: "lightbox-absent", hidden: true });
+  const probeView = createProbeView({ className: "lightbox-probe" });
   const closeButton = el("button", { type: "button", className: "close", "aria-label": "Close", text: "×" });
   const exportButton = el("button", { type: "button", className: "export", title: "Download this channel and its filmstrip as a PNG image", on: { click: () => onExport(figure) } }, [
     el("span", { "aria-hidden": "true", text: "⤓ " }),
@@ -23,10 +24,12 @@ export function createLightbox({ onClose, onExport, below }) {
   const figure = el("div", { className: "lightbox-figure" }, [
     el("header", {}, [title, exportButton, closeButton]),
     el("div", { className: "lightbox-body" }, [
+      absent,
+      patchCanvas,
       canvas,
       el("div", { className: "lightbox-side" }, [
         stats,
-        probeFigure,
+        probeView.element,
         el("p", { className: "muted", text: "← → change step · Esc closes" }),
       ]),
     ]),
@@ -42,18 +45,28 @@ export function createLightbox({ onClose, onExport, below }) {
 
   /**
    * Show (or refresh while open) the channel `channel` of the drawn atlas of `kind` (kinds.js);
-   * `probeSrc`/`probeLabel` describe the probe image, or are null when the kind has none.
+   * `probeInfo` ({ label, src }) describes the probe image, or is null when the kind has none;
+   * `probeImage` is its decoded PNG when the kind draws patches of it (else null).
    */
-  function show({ kind, info, atlas, probe, look, channel, heading, probeSrc, probeLabel }) {
-    const position = info.channels.indexOf(channel);
-    if (position < 0) return false;
-    paint(canvas, kind.drawTile(atlas, info, probe, position, look));
+  function show({ kind, info, atlas, probe, look, channel, step, heading, probeInfo, probeImage }) {
+    const position = kind.channels(info, probe).indexOf(channel);
+    if (position < 0 && !kind.channelsVary) return false;
     title.textContent = heading;
+    absent.hidden = position >= 0;
+    for (const part of [canvas, patchCanvas, stats]) part.hidden = position < 0;
+    if (position < 0) {
+      absent.textContent = `Channel ${channel} is ${kind.absent(step)}.`;
+      probeView.setBox(null);
+      if (!element.open) element.showModal();
+      return true;
+    }
+    paint(canvas, kind.drawTile(atlas, info, probe, position, look));
+    const withPatch = Boolean(kind.drawPatch && probeImage);
+    patchCanvas.hidden = !withPatch;
+    if (withPatch) paint(patchCanvas, kind.drawPatch(probeImage, info, probe, position));
     stats.replaceChildren(...statsLine(channel, kind.details(info, probe, position)));
-    probeFigure.hidden = probeLabel === null;
-    probeImage.hidden = !probeSrc;
-    if (probeSrc) probeImage.src = probeSrc;
-    probeCaption.textContent = probeLabel ?? "";
+    probeView.show({ src: probeInfo?.src ?? null, label: probeInfo?.label ?? null, size: probeImage ? [probeImage.height, probeImage.width] : null });
+    probeView.setBox(kind.box?.(info, probe, position) ?? null);
     if (!element.open) element.showModal();
     return true;
   }

@@ -37,20 +37,30 @@ def small_cnn(in_channels: int = 1) -> nn.Sequential:
 
 
 def write_training_logdir(
-    run_dir: Path, steps: int, probes: int = 3, kinds: tuple[str, ...] = ("feature_maps",)
+    run_dir: Path,
+    steps: int,
+    probes: int = 3,
+    kinds: tuple[str, ...] = ("feature_maps",),
+    model: nn.Module | None = None,
+    labels: list[str] | None = None,
 ) -> None:
     """A run as a training loop leaves it: the real callback logging `steps` steps while weights change.
 
     Filter images, when among `kinds`, take 8 optimization steps: enough to differ between steps, cheap.
+    Deconv, when among `kinds`, also logs the top 9 of 64 random images every 2 steps ("deconv_top").
+    `model` (default small_cnn()) takes 1-channel 28x28 images; `labels` name the probes.
     """
     from tb_cnnviz import CNNVizCallback
 
     generator = torch.Generator().manual_seed(0)
-    model = small_cnn()
+    model = small_cnn() if model is None else model
     images = torch.rand(probes, 1, 28, 28, generator=generator)
-    labels = [f"probe {index}" for index in range(probes)]
+    labels = [f"probe {index}" for index in range(probes)] if labels is None else labels
+    deconv = {}
+    if "deconv" in kinds:
+        deconv = {"deconv_dataset": torch.rand(64, 1, 28, 28, generator=generator), "deconv_dataset_every": 2}
     with CNNVizCallback(
-        model, images, log_dir=str(run_dir), probe_labels=labels, kinds=kinds, filter_options={"steps": 8}
+        model, images, log_dir=str(run_dir), probe_labels=labels, kinds=kinds, filter_options={"steps": 8}, **deconv
     ) as viz:
         for epoch in range(steps):
             with torch.no_grad():

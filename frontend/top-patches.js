@@ -1,0 +1,74 @@
+/**
+ * Dataset top activations, Zeiler & Fergus figure 2 style: per channel, the k dataset patches that
+ * excite it most and their deconvnet projections, as two square blocks side by side, each patch with
+ * its activation and each projection with its dataset image. They are logged only every few steps,
+ * so the view says which logged step it shows.
+ */
+import { copyTile, paint } from "./atlas.js";
+import { el, formatNumber } from "./dom.js";
+
+export function createTopPatches() {
+  const note = el("p", { className: "top-note muted" });
+  const cards = el("div", { className: "top-cards", role: "list" });
+  const element = el("section", { className: "top-patches", "aria-label": "Strongest dataset patches per channel" }, [note, cards]);
+  let drawnKey = null;
+
+  /**
+   * Draw `info` (a deconv_top info) with its decoded atlases `patches` and `projections`, logged at
+   * `loggedStep`, for the navigated `step`; `source` is the patches' URL (kept for tests).
+   */
+  function draw({ info, patches, projections, step, loggedStep, source }) {
+    const [height, width] = info.tile;
+    const key = JSON.stringify([info.channels, info.k, info.tile]);
+    if (key !== drawnKey) {
+      drawnKey = key;
+      cards.style.setProperty("--top-aspect", `${width} / ${height}`);
+      cards.style.setProperty("--top-columns", String(Math.ceil(Math.sqrt(info.k))));
+      cards.replaceChildren(...info.channels.map((channel, row) => card(channel, row, info.k)));
+    }
+    note.textContent = [
+      loggedStep === step ? `Logged at step ${step}.` : `Logged every few steps: showing step ${loggedStep}, the latest at or before step ${step}.`,
+      `Per channel, the ${info.k} dataset patches that excite it most (under each: activation) and their projections (grey = 0; under each: dataset image).`,
+    ].join(" ");
+    info.channels.forEach((_, row) => {
+      const patchCells = cards.children[row].querySelectorAll(".top-patch .top-cell");
+      const projectionCells = cards.children[row].querySelectorAll(".top-projection .top-cell");
+      for (let column = 0; column < info.k; column++) {
+        const position = row * info.k + column;
+        const value = formatNumber(info.values[row][column]);
+        const index = info.indices[row][column];
+        paint(patchCells[column].firstChild, copyTile(patches, info, position));
+        paint(projectionCells[column].firstChild, copyTile(projections, info, position));
+        patchCells[column].lastChild.textContent = value;
+        projectionCells[column].lastChild.textContent = `#${index}`;
+        patchCells[column].title = projectionCells[column].title = `Dataset image ${index} · activation ${value}`;
+      }
+    });
+    element.dataset.source = source; // for tests and debugging: what is drawn, and from which step
+    element.dataset.step = String(step);
+    element.dataset.loggedStep = String(loggedStep);
+  }
+
+  function card(channel, row, k) {
+    const cells = (className) =>
+      el(
+        "div",
+        { className: `top-block ${className}` },
+        Array.from({ length: k }, () => el("figure", { className: "top-cell" }, [el("canvas", { width: 1, height: 1 }), el("figcaption")])),
+      );
+    return el("article", { className: "top-card", role: "listitem", "data-channel": channel, "aria-label": `Channel ${channel}` }, [
+      el("h3", { text: `Channel ${channel}` }),
+      el("div", { className: "top-blocks" }, [
+        el("div", {}, [el("span", { className: "top-block-title", text: "Patches" }), cells("top-patch")]),
+        el("div", {}, [el("span", { className: "top-block-title", text: "Projections" }), cells("top-projection")]),
+      ]),
+    ]);
+  }
+
+  function setBusy(busy) {
+    element.classList.toggle("busy", busy);
+    element.setAttribute("aria-busy", String(busy));
+  }
+
+  return { element, draw, setBusy };
+}
