@@ -1,7 +1,7 @@
 """The CNN Viz tab in headless Chromium, inside a real `tensorboard` process, on a logdir from the real callback.
 
-Needs Debian's Chromium at /usr/bin/chromium (Playwright cannot download browsers here).
-Screenshots land in tests/artifacts/ for people to look at.
+Required tests: they fail (not skip) without Debian's Chromium at /usr/bin/chromium, which Playwright
+cannot download here. Screenshots land in tests/artifacts/ for people to look at.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import TENSORBOARD, fetch, fetch_json, free_port, poll, tensorboard_server, write_training_logdir
 from PIL import Image
-
-sync_api = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api
+from torch import nn
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -28,6 +28,10 @@ LAYER_TAG = f"{LAYER}/feature_maps"
 STEPS = 30
 FILTER_RUN = "run_b"  # logs filter images besides feature maps
 FILTER_STEPS = 4
+DECONV_RUN = "run_c"  # logs deconv besides feature maps, and the dataset's top 9 every 2 steps
+DECONV_STEPS = 5
+DECONV_TAG = f"{LAYER}/deconv"
+TOP_TAG = f"{LAYER}/deconv_top"
 
 # Runs in every frame before the page's scripts: collects CSP violations, which Chromium reports as
 # events (and not always as console errors).
@@ -38,7 +42,22 @@ document.addEventListener("securitypolicyviolation", (event) => {
 });
 """
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Chromium at {CHROMIUM}")
+# Names from logs are text, never markup: a run directory, a layer and probe labels that are HTML.
+# The run name has no '"': TensorBoard's Rust data server cannot parse blob keys of such runs (400).
+HOSTILE_RUN = "x<img src=x onerror=window.__pwned=1>"
+HOSTILE_LAYER = "<b>bold</b>"
+HOSTILE_LABELS = ["<script>window.__pwned=1</script>", '<img src=x onerror="window.__pwned=1">', "&amp; <i>i</i>"]
+
+
+def hostile_cnn() -> nn.Sequential:
+    """A CNN whose conv layer is registered under HTML, as any user's add_module call can do."""
+    model = nn.Sequential()
+    model.add_module(HOSTILE_LAYER, nn.Conv2d(1, 4, 3, padding=1))
+    model.add_module("relu", nn.ReLU())
+    model.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    model.add_module("flatten", nn.Flatten())
+    model.add_module("head", nn.Linear(4, 10))
+    return model
 
 
 def plugin_url(base: str, route: str, **params) -> str:
@@ -50,6 +69,8 @@ def logdir(tmp_path_factory) -> Path:
     logdir = tmp_path_factory.mktemp("browser")
     write_training_logdir(logdir / RUN, steps=STEPS)
     write_training_logdir(logdir / FILTER_RUN, steps=FILTER_STEPS, kinds=("feature_maps", "filters"))
+    write_training_logdir(logdir / DECONV_RUN, steps=DECONV_STEPS, kinds=("feature_maps", "deconv"))
+    write_training_logdir(logdir / HOSTILE_RUN, steps=2, model=hostile_cnn(), labels=HOSTILE_LABELS)
     return logdir
 
 
@@ -57,7 +78,13 @@ def logdir(tmp_path_factory) -> Path:
 def server(logdir):
     with tensorboard_server(logdir) as base:
         # The tab caches step lists; let TensorBoard finish reading the event files first.
-        for run, tag, count in [(RUN, LAYER_TAG, STEPS), (FILTER_RUN, f"{LAYER}/filters", FILTER_STEPS)]:
+        expected = [
+            (RUN, LAYER_TAG, STEPS),
+            (FILTER_RUN, f"{LAYER}/filters", FILTER_STEPS),
+            (DECONV_RUN, DECONV_TAG, DECONV_STEPS),
+            (DECONV_RUN, TOP_TAG, len(range(0, DECONV_STEPS, 2))),
+        ]
+        for run, tag, count in expected:
             url = plugin_url(base, "steps", run=run, tag=tag)
             poll(lambda url=url: fetch_json(url)["steps"], lambda steps, count=count: len(steps) == count)
         yield base
@@ -65,6 +92,11 @@ def server(logdir):
 
 @pytest.fixture(scope="module")
 def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"No Chromium at {CHROMIUM}: the browser tests are required. Install Debian's chromium "
+            "(apt-get install chromium); Playwright cannot download its own browsers here."
+        )
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
@@ -123,15 +155,29 @@ def atlas_source(step: int, probe: int = 0, run: str = RUN, tag: str = LAYER_TAG
     return "./image?" + urllib.parse.urlencode({"run": run, "tag": tag, "step": step, "index": index})
 
 
-def served_tiles(base: str, step: int, probe: int = 0, run: str = RUN, tag: str = LAYER_TAG) -> list[list[int]]:
-    """Each channel's tile, cut with PIL from the PNG the plugin serves for `step` (row-major pixels)."""
-    info = fetch_json(plugin_url(base, "info", run=run, tag=tag, step=step))
-    status, _, png = fetch(plugin_url(base, "image", run=run, tag=tag, step=step, index=probe + 1))
+def served_image(base: str, run: str, tag: str, step: int, index: int) -> Image.Image:
+    status, _, png = fetch(plugin_url(base, "image", run=run, tag=tag, step=step, index=index))
     assert status == 200
-    atlas = Image.open(io.BytesIO(png)).convert("L")
-    (height, width), columns = info["tile"], info["grid"][1]
+    return Image.open(io.BytesIO(png))
+
+
+def served_tiles(
+    base: str, step: int, probe: int = 0, run: str = RUN, tag: str = LAYER_TAG, index: int | None = None
+) -> list[list[int]]:
+    """Each tile, cut with PIL from the PNG the plugin serves for `step` (row-major grey pixels).
+
+    `index` is the blob (default: the probe's atlas); every cell of the atlas grid for a dataset's top
+    patches, else one tile per channel of the probe.
+    """
+    info = fetch_json(plugin_url(base, "info", run=run, tag=tag, step=step))
+    atlas = served_image(base, run, tag, step, probe + 1 if index is None else index).convert("L")
+    (height, width), (rows, columns) = info["tile"], info["grid"]
+    if info["kind"] == "deconv_top":
+        count = rows * columns
+    else:
+        count = len(info["channels"][probe] if info["kind"] == "deconv" else info["channels"])
     tiles = []
-    for position in range(len(info["channels"])):
+    for position in range(count):
         x, y = position % columns * width, position // columns * height
         tiles.append(list(atlas.crop((x, y, x + width, y + height)).tobytes()))
     return tiles
@@ -145,7 +191,17 @@ READ_RED_CHANNELS = """canvases => canvases.map(canvas => {
 
 def drawn_tiles(frame, panel: str = "shown") -> list[list[int]]:
     """Each tile canvas's pixels as drawn (red channel: grey colormap, so equal to the atlas value)."""
-    return frame.eval_on_selector_all(f".grid[data-panel={panel}] .tile canvas", READ_RED_CHANNELS)
+    return frame.eval_on_selector_all(f".grid[data-panel={panel}] .tile canvas.tile-picture", READ_RED_CHANNELS)
+
+
+def format_number(value: float) -> str:
+    """dom.js formatNumber: 3 significant digits, an exponent only below 1e-3 or from 1e4 on."""
+    magnitude = abs(value)
+    if magnitude and (magnitude < 1e-3 or magnitude >= 1e4):
+        mantissa, exponent = f"{value:.2e}".split("e")
+        return f"{mantissa}e{int(exponent):+d}"
+    rounded = float(f"{value:.3g}")
+    return str(int(rounded)) if rounded.is_integer() else repr(rounded)
 
 
 def test_keyboard_steps_show_the_served_atlas_of_the_new_step(server, tab):
@@ -264,6 +320,137 @@ def test_filter_images_show_the_served_atlas_and_each_reached_activation(server,
 def shown_activations(frame) -> list[float]:
     texts = frame.eval_on_selector_all(".tile-caption", "captions => captions.map(c => c.textContent)")
     return [float(text) for text in texts]
+
+
+READ_RGBA = """canvases => canvases.map(canvas => {
+  const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+  return Array.from(data);
+})"""
+BOX_ON_IMAGE = """figure => {
+  const image = figure.querySelector("img");
+  const box = figure.querySelector(".receptive-field");
+  const rect = (element) => { const r = element.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; };
+  return { hidden: box.hidden, box: JSON.parse(box.dataset.box || "null"), image: rect(image), drawn: rect(box),
+           natural: [image.naturalHeight, image.naturalWidth] };
+}"""
+TEXTS = "nodes => nodes.map(node => node.textContent)"
+
+
+def probe_patch(probe_image: Image.Image, start: list[int], size: list[int]) -> list[int]:
+    """RGBA pixels of the probe image under a tile: image pixel (row + i, col + j), transparent outside."""
+    pixels = probe_image.convert("RGBA").load()
+    (row, col), (height, width) = start, size
+    out = []
+    for i in range(height):
+        for j in range(width):
+            y, x = row + i, col + j
+            inside = 0 <= y < probe_image.height and 0 <= x < probe_image.width
+            out += list(pixels[x, y]) if inside else [0, 0, 0, 0]
+    return out
+
+
+def assert_box_drawn_at(drawn: dict, box: list[int]) -> None:
+    """The receptive-field element covers exactly box (top, left, bottom, right) of the shown image."""
+    assert not drawn["hidden"] and drawn["box"] == box
+    (x, y, width, height), (rows, columns) = drawn["image"], drawn["natural"]
+    top, left, bottom, right = box
+    scale_x, scale_y = width / columns, height / rows
+    expected = [x + left * scale_x, y + top * scale_y, (right - left) * scale_x, (bottom - top) * scale_y]
+    assert drawn["drawn"] == pytest.approx(expected, abs=1.0)
+
+
+def test_deconv_shows_each_probe_projection_beside_its_input_patch_with_value_channel_and_field(server, tab):
+    step, probe = DECONV_STEPS - 1, 1
+    frame = tab.open(
+        f"{server}/#cnnviz&p.cnnviz.run={DECONV_RUN}&p.cnnviz.layer={LAYER}&p.cnnviz.kind=deconv&p.cnnviz.probe={probe}"
+    )
+    tab.wait_for_grid(step=step, source=atlas_source(step, probe, run=DECONV_RUN, tag=DECONV_TAG))
+    info = fetch_json(plugin_url(server, "info", run=DECONV_RUN, tag=DECONV_TAG, step=step))
+    channels, activations = info["channels"][probe], info["activations"][probe]
+    assert drawn_tiles(frame) == served_tiles(server, step, probe, run=DECONV_RUN, tag=DECONV_TAG)
+    runs = fetch_json(plugin_url(server, "runs"))["runs"]
+    probes = next(run for run in runs if run["run"] == DECONV_RUN)["probes"]
+    probe_image = served_image(server, DECONV_RUN, probes["tag"], probes["step"], probe + 1)
+    patches = frame.eval_on_selector_all(".grid[data-panel=shown] .tile canvas.tile-patch", READ_RGBA)
+    assert patches == [probe_patch(probe_image, start, info["tile"]) for start in info["patch_starts"][probe]]
+    assert any(min(start) < 0 for start in info["patch_starts"][probe]), "some field leaves the image: blank there"
+    labels = frame.eval_on_selector_all(".grid[data-panel=shown] .tile-label", TEXTS)
+    assert labels == [str(channel) for channel in channels]
+    captions = frame.eval_on_selector_all(".grid[data-panel=shown] .tile-caption", TEXTS)
+    assert captions == [format_number(value) for value in activations]
+
+    position = 3
+    frame.hover(f".grid[data-panel=shown] .tile[data-position='{position}']")
+    drawn = frame.eval_on_selector(".grid[data-panel=shown] .grid-probe", BOX_ON_IMAGE)
+    assert_box_drawn_at(drawn, info["boxes"][probe][position])
+    details = frame.text_content(".grid[data-panel=shown] .channel-details")
+    assert f"Channel {channels[position]}" in details and format_number(activations[position]) in details
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.page.screenshot(path=ARTIFACTS / "cnnviz-deconv-1400x900.png")
+    tab.page.set_viewport_size({"width": 1000, "height": 800})
+    tab.page.screenshot(path=ARTIFACTS / "cnnviz-deconv-1000x800.png")
+
+    frame.click(f".grid[data-panel=shown] .tile[data-position='{position}']")  # enlarged, with its field
+    frame.wait_for_selector("dialog.lightbox[open]")
+    assert frame.text_content("dialog.lightbox h2").endswith(f"channel {channels[position]} · step {step}")
+    enlarged = frame.eval_on_selector("dialog.lightbox .lightbox-probe", BOX_ON_IMAGE)
+    assert_box_drawn_at(enlarged, info["boxes"][probe][position])
+    assert frame.eval_on_selector_all("dialog.lightbox canvas.lightbox-patch", READ_RGBA) == [patches[position]]
+
+    # The filmstrip follows the channel, not the position; steps where this probe's strongest
+    # channels leave it out say so instead of showing another channel's tile.
+    frame.wait_for_selector(".filmstrip[data-ready]", timeout=30_000)
+    infos = served_infos(server, range(DECONV_STEPS), run=DECONV_RUN, tag=DECONV_TAG)
+    channel = channels[position]
+    frames = frame.eval_on_selector_all(".filmstrip .frame canvas", READ_RED_CHANNELS)
+    absent = frame.eval_on_selector_all(".filmstrip .frame-absent", TEXTS)
+    missing = []
+    for shown_step, (drawn_frame, note, step_info) in enumerate(zip(frames, absent, infos, strict=True)):
+        if channel in step_info["channels"][probe]:
+            at = step_info["channels"][probe].index(channel)
+            assert drawn_frame == served_tiles(server, shown_step, probe, run=DECONV_RUN, tag=DECONV_TAG)[at]
+            assert note == ""
+        else:
+            assert note == f"not among this probe's strongest at step {shown_step}"
+            missing.append(shown_step)
+    if missing:  # stepping there keeps the channel open and says why it has no tile
+        frame.click(f".frame[aria-label='Step {missing[0]}']")
+        tab.wait_for_grid(step=missing[0])
+        frame.wait_for_selector("dialog.lightbox[open] .lightbox-absent:not([hidden])")
+        assert f"step {missing[0]}" in frame.text_content(".lightbox-absent")
+    assert tab.console_errors == []
+    assert tab.csp_violations() == []
+
+
+def test_top_patches_of_the_dataset_show_the_latest_logged_step_at_or_before_the_current_one(server, tab):
+    frame = tab.open(f"{server}/#cnnviz&p.cnnviz.run={DECONV_RUN}&p.cnnviz.layer={LAYER}&p.cnnviz.step=1")
+    frame.click("input[name='cnnviz-kind'][value='deconv_top']")
+    frame.wait_for_selector('.top-patches[data-step="1"][data-logged-step="0"]', timeout=30_000)
+    assert "showing step 0, the latest at or before step 1" in frame.text_content(".top-note")
+    frame.focus("#cnnviz-step")  # steps walk the layer's steps; the top 9 is logged at even ones only
+    tab.page.keyboard.press("ArrowRight")
+    frame.wait_for_selector('.top-patches[data-step="2"][data-logged-step="2"]', timeout=30_000)
+    assert frame.text_content(".top-note").startswith("Logged at step 2.")
+    tab.page.keyboard.press("ArrowRight")
+    frame.wait_for_selector('.top-patches[data-step="3"][data-logged-step="2"]', timeout=30_000)
+
+    info = fetch_json(plugin_url(server, "info", run=DECONV_RUN, tag=TOP_TAG, step=2))
+    cards = frame.eval_on_selector_all(".top-card", "cards => cards.map(card => Number(card.dataset.channel))")
+    assert cards == info["channels"]
+    patches = served_tiles(server, 2, run=DECONV_RUN, tag=TOP_TAG, index=1)
+    projections = served_tiles(server, 2, run=DECONV_RUN, tag=TOP_TAG, index=2)
+    assert frame.eval_on_selector_all(".top-patch canvas", READ_RED_CHANNELS) == patches
+    assert frame.eval_on_selector_all(".top-projection canvas", READ_RED_CHANNELS) == projections
+    values = frame.eval_on_selector_all(".top-patch figcaption", TEXTS)
+    assert values == [format_number(value) for row in info["values"] for value in row]
+    indices = frame.eval_on_selector_all(".top-projection figcaption", TEXTS)
+    assert indices == [f"#{index}" for row in info["indices"] for index in row]
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.page.screenshot(path=ARTIFACTS / "cnnviz-top9-1400x900.png")
+    tab.page.set_viewport_size({"width": 1000, "height": 800})
+    tab.page.screenshot(path=ARTIFACTS / "cnnviz-top9-1000x800.png")
+    assert tab.console_errors == []
+    assert tab.csp_violations() == []
 
 
 READ_RGB = """canvases => canvases.map(canvas => {
@@ -516,6 +703,32 @@ def test_every_control_is_reachable_by_keyboard_labelled_and_visibly_focused(ser
     assert unnamed == []
     unringed = [item["what"] for item in reached if not item["ring"]]
     assert unringed == []
+
+
+def test_names_from_the_logs_are_shown_as_text_never_as_markup(server, tab):
+    frame = tab.open(f"{server}/#cnnviz")
+    frame.select_option("#cnnviz-run", HOSTILE_RUN)
+    source = atlas_source(1, run=HOSTILE_RUN, tag=f"{HOSTILE_LAYER}/feature_maps")
+    frame = tab.wait_for_grid(source=source)
+    assert frame.eval_on_selector("#cnnviz-run", "select => select.selectedOptions[0].textContent") == HOSTILE_RUN
+    assert frame.text_content(".layer[aria-current] .layer-name") == HOSTILE_LAYER
+    assert frame.text_content(".view-title .title-layer") == f"Layer {HOSTILE_LAYER}"
+    assert frame.eval_on_selector_all(".probe-label", TEXTS) == HOSTILE_LABELS
+    frame.click(".tile >> nth=0")  # the lightbox and the health panel write the names too
+    frame.wait_for_selector("dialog.lightbox[open]")
+    assert HOSTILE_LAYER in frame.text_content("dialog.lightbox h2")
+    assert frame.text_content("dialog.lightbox figcaption") == HOSTILE_LABELS[0]
+    tab.page.keyboard.press("Escape")
+    frame.click("input[name='cnnviz-panel'][value='health']")
+    frame.wait_for_selector(".health[data-ready]", timeout=30_000)
+    assert frame.text_content(".health-row .layer-name") == HOSTILE_LAYER
+
+    injected = "() => document.querySelectorAll('b, i, script:not([type=module]), img[src=x]').length"
+    assert frame.evaluate(injected) == 0
+    for window in (tab.page.main_frame, frame):
+        assert window.evaluate("typeof window.__pwned") == "undefined"
+    assert tab.console_errors == [], "an injected <img src=x> would have failed to load"
+    assert tab.csp_violations() == []
 
 
 def test_the_tab_works_under_a_path_prefix(logdir, tab):
