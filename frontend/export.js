@@ -1,16 +1,29 @@
 /**
- * Export of what is on screen as a PNG: the canvases, charts and texts inside a container are
- * painted onto one canvas at their on-screen places (twice the size, pixelated tiles stay sharp),
- * on white, then downloaded through a blob: URL. Only same-origin pixels are drawn, so the canvas
- * stays readable; nothing leaves the browser.
+ * Export of what is on screen as a PNG: the canvases, images (probe pictures), receptive-field
+ * boxes, charts and texts inside a container are painted onto one canvas at their on-screen places
+ * (twice the size, pixelated tiles stay sharp), on white, then downloaded through a blob: URL. Rows
+ * that scroll sideways (the filmstrip) are wrapped while exporting, so no frame is cut off. Only
+ * same-origin pixels are drawn, so the canvas stays readable; nothing leaves the browser.
  */
 const SCALE = 2;
 const MARGIN = 16;
-// Texts worth keeping in a figure: titles, tile and frame labels, captions, chart-free statistics.
-const TEXTS = "h2, h3, .view-title span, .panel-title, .tile-label, .tile-caption, .tile-dead, .frame-step, .frame-caption, .channel-details, .lightbox-stats, .health-layer span";
+const EXPORTING = "exporting"; // class on the container while it is drawn: see style.css
+// Texts worth keeping in a figure: titles, tile and frame labels, captions, statistics, notes.
+const TEXTS =
+  "h2, h3, .view-title span, .panel-title, .tile-label, .tile-caption, .tile-dead, .frame-step, .frame-caption, .frame-absent, " +
+  ".channel-details, .lightbox-stats, .lightbox-absent, .health-layer span, .probe-view figcaption, .top-note, .top-block-title, .top-cell figcaption";
 
 /** Paint `container`'s visible content (minus `skip` elements) into a canvas. */
 export async function renderView(container, skip = []) {
+  container.classList.add(EXPORTING);
+  try {
+    return await paintView(container, skip);
+  } finally {
+    container.classList.remove(EXPORTING);
+  }
+}
+
+async function paintView(container, skip) {
   const origin = container.getBoundingClientRect();
   const canvas = document.createElement("canvas");
   canvas.width = Math.ceil((container.scrollWidth + 2 * MARGIN) * SCALE);
@@ -28,6 +41,20 @@ export async function renderView(container, skip = []) {
     const box = node.getBoundingClientRect();
     context.drawImage(node, box.left, box.top, box.width, box.height);
   }
+  for (const node of container.querySelectorAll("img")) {
+    if (!shown(node) || !node.complete || node.naturalWidth === 0) continue;
+    const box = node.getBoundingClientRect();
+    context.drawImage(node, box.left, box.top, box.width, box.height);
+  }
+  for (const node of container.querySelectorAll(".receptive-field")) {
+    if (!shown(node)) continue;
+    const box = node.getBoundingClientRect();
+    const style = getComputedStyle(node);
+    const width = parseFloat(style.borderTopWidth);
+    context.strokeStyle = style.borderTopColor;
+    context.lineWidth = width;
+    context.strokeRect(box.left + width / 2, box.top + width / 2, box.width - width, box.height - width);
+  }
   for (const chart of container.querySelectorAll("svg.chart")) {
     if (!shown(chart)) continue;
     const box = chart.getBoundingClientRect();
@@ -35,20 +62,38 @@ export async function renderView(container, skip = []) {
   }
   for (const node of container.querySelectorAll(TEXTS)) {
     if (!shown(node) || node.parentElement.closest(TEXTS)) continue; // nested texts are drawn with their parent
-    const box = node.getBoundingClientRect();
     const style = getComputedStyle(node);
     if (style.backgroundColor !== "rgba(0, 0, 0, 0)") {
+      const box = node.getBoundingClientRect();
       context.fillStyle = style.backgroundColor;
       context.fillRect(box.left, box.top, box.width, box.height);
     }
-    context.fillStyle = style.color;
-    context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
-    context.textBaseline = "middle";
-    context.textAlign = style.textAlign === "center" ? "center" : "left";
-    const x = style.textAlign === "center" ? box.left + box.width / 2 : box.left + parseFloat(style.paddingLeft);
-    context.fillText(node.textContent.replace(/\s+/g, " ").trim(), x, box.top + box.height / 2, box.width);
+    drawWords(context, node);
   }
   return canvas;
+}
+
+/**
+ * Every word of `node`'s text where the page lays it out (a Range per word), in its own element's
+ * font and colour: labelled statistics keep their gaps and wrapped lines their breaks.
+ */
+function drawWords(context, node) {
+  const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+  const range = document.createRange();
+  context.textBaseline = "middle";
+  context.textAlign = "left";
+  for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+    const style = getComputedStyle(text.parentElement);
+    context.fillStyle = style.color;
+    context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+    for (const word of text.data.matchAll(/\S+/g)) {
+      range.setStart(text, word.index);
+      range.setEnd(text, word.index + word[0].length);
+      const box = range.getBoundingClientRect();
+      if (box.width === 0) continue; // clipped away or not rendered
+      context.fillText(word[0], box.left, box.top + box.height / 2);
+    }
+  }
 }
 
 function svgImage(chart) {

@@ -476,6 +476,43 @@ def dead_positions(info: dict) -> list[int]:
     return [k for k in range(len(info["channels"])) if max(row[k] for row in info["stats"]["max"]) <= 0]
 
 
+# Records each word the export draws, in canvas pixels, to check that texts do not run together.
+RECORD_WORDS = """() => {
+  window.__drawnWords = [];
+  const fillText = CanvasRenderingContext2D.prototype.fillText;
+  CanvasRenderingContext2D.prototype.fillText = function (text, x, y, ...rest) {
+    const { a, d, e, f } = this.getTransform();
+    window.__drawnWords.push({ text, x: a * x + e, y: d * y + f, width: a * this.measureText(text).width });
+    return fillText.call(this, text, x, y, ...rest);
+  };
+}"""
+# The figure's size and parts as export.js lays it out (frames that scroll sideways wrap meanwhile).
+LAYOUT_WHILE_EXPORTING = """figure => {
+  figure.classList.add("exporting");
+  const outer = figure.getBoundingClientRect();
+  const inside = [...figure.querySelectorAll(".frame")].filter((frame) => {
+    const box = frame.getBoundingClientRect();
+    return box.left >= outer.left && box.right <= outer.right + 0.5;
+  });
+  const probe = figure.querySelector(".probe-view img").getBoundingClientRect();
+  const layout = { size: [figure.scrollWidth, figure.scrollHeight], framesInside: inside.length,
+    probe: [probe.left - outer.left, probe.top - outer.top, probe.right - outer.left, probe.bottom - outer.top] };
+  figure.classList.remove("exporting");
+  return layout;
+}"""
+
+
+def assert_words_apart(words: list[dict]) -> None:
+    """Words drawn on one line leave room between each other: no statistics run together."""
+    lines: dict[int, list[dict]] = {}
+    for word in words:
+        lines.setdefault(round(word["y"]), []).append(word)
+    for line in lines.values():
+        line.sort(key=lambda word: word["x"])
+        for before, after in itertools.pairwise(line):
+            assert before["x"] + before["width"] < after["x"], f"{before['text']!r} runs into {after['text']!r}"
+
+
 def downloaded_png(tab, frame, selector: str):
     with tab.page.expect_download() as download:
         frame.click(selector)
@@ -522,11 +559,23 @@ def test_filmstrip_shows_a_channel_over_training_with_its_statistics(server, tab
     ARTIFACTS.mkdir(exist_ok=True)
     tab.page.screenshot(path=ARTIFACTS / "cnnviz-filmstrip-1400x900.png")
 
+    on_screen = frame.eval_on_selector(".lightbox-figure", "figure => [figure.scrollWidth, figure.scrollHeight]")
+    assert frame.eval_on_selector(".filmstrip-frames", "row => row.scrollWidth > row.clientWidth"), "frames scroll"
+    frame.evaluate(RECORD_WORDS)
     name, image = downloaded_png(tab, frame, "dialog.lightbox .export")
     assert name == f"cnnviz-{RUN}-{LAYER}-feature_maps-channel{channel}-step{evenly[2]}.png"
-    width, height = frame.eval_on_selector(".lightbox-figure", "figure => [figure.scrollWidth, figure.scrollHeight]")
+    exported = frame.eval_on_selector(".lightbox-figure", LAYOUT_WHILE_EXPORTING)
+    width, height = exported["size"]
     assert image.size == (2 * (width + 32), 2 * (height + 32)), "the whole figure at twice its size, with a margin"
+    assert width == on_screen[0] and height > on_screen[1], "the frames that scrolled wrap onto more rows"
+    assert exported["framesInside"] == STEPS, "no frame is cut off"
     assert has_colour(image, CHART_LINE), "the charts are in the export"
+    words = frame.evaluate("window.__drawnWords")
+    assert {"Channel", "mean", "max", "dead", "range"} <= {word["text"] for word in words}
+    assert_words_apart(words)
+    left, top, right, bottom = exported["probe"]  # the probe image, drawn at twice its size beside a margin
+    probe_region = image.crop((2 * (left + 16), 2 * (top + 16), 2 * (right + 16), 2 * (bottom + 16))).convert("L")
+    assert len(set(probe_region.get_flattened_data())) > 50, "the probe image (random pixels) is in the export"
     image.save(ARTIFACTS / "cnnviz-export-filmstrip.png")
     tab.page.set_viewport_size({"width": 1000, "height": 800})
     tab.page.screenshot(path=ARTIFACTS / "cnnviz-filmstrip-1000x800.png")
