@@ -1,0 +1,136 @@
+"""Class model visualization (Simonyan et al. 2014): what the network thinks a class looks like.
+
+Gradient ascent on the input for the class score minus an L2 penalty, S_c(I) - l2 * ||I||^2, with
+the filter images' parameterization, robustness transforms and optimizer (maximize.optimize_images),
+all classes in one batch: one image per class, each image's objective its own class only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from tb_cnnviz.methods.class_scores import class_logits, class_probabilities
+from tb_cnnviz.methods.image_param import make_param
+from tb_cnnviz.methods.input_space import Normalization, normalizer
+from tb_cnnviz.methods.layers import unwrap_model
+from tb_cnnviz.methods.maximize import (
+    DEFAULT_MEMORY_BUDGET,
+    bytes_per_image,
+    first_conv_in_channels,
+    optimize_images,
+    seeded_generator,
+)
+from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
+from tb_cnnviz.methods.transforms import RobustnessTransforms, resolve_transforms
+
+# No padding, so the model gets inputs of exactly `size`: classifiers with a flatten + linear head
+# (the demo's FashionCNN) accept no other size. Jitter, scale and rotate still move the image.
+CLASS_TRANSFORMS = RobustnessTransforms(pad=0.0)
+
+
+@dataclass(frozen=True)
+class ClassImages:
+    """Result of `class_visualization`: one image per class and what the model says about it.
+
+    images: (K, C_in, H, W) in [0, 1], display space (before the model's normalization);
+    scores: (K,) each class's score (logit) on its own final image, without transforms;
+    probabilities: (K,) the softmax probability of the class on that image;
+    classes: the class indices, in the order of the images.
+    """
+
+    images: torch.Tensor
+    scores: torch.Tensor
+    probabilities: torch.Tensor
+    classes: list[int]
+
+
+def class_visualization(
+    model: nn.Module,
+    classes: Sequence[int] | None,
+    *,
+    size: int | tuple[int, int],
+    steps: int,
+    seed: int = 0,
+    l2: float = 1e-2,
+    in_channels: int | None = None,
+    input_mean: Normalization = None,
+    input_std: Normalization = None,
+    param: str = "fourier",
+    decorrelate: bool = True,
+    transforms: bool | RobustnessTransforms | None = True,
+    optimizer: str = "adam",
+    lr: float = 0.2,
+    lr_decay: bool = True,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> ClassImages:
+    """Images that maximize each class's score minus `l2` times the squared L2 norm of the model input.
+
+    `classes` are indices into the model's (N, classes) output, None for all. `size` is what the model
+    takes (an int or (H, W)); `in_channels` defaults to the first Conv2d's. The penalty is on the
+    normalized input (what the model sees: distance from the data mean when `input_mean`/`input_std`
+    are the model's normalization), summed over pixels as in the paper. `transforms=True` jitters,
+    scales and rotates without padding (CLASS_TRANSFORMS); `param`, `decorrelate`, `optimizer`, `lr`,
+    `lr_decay` as in `maximize_filters` (no coarse stage: a class score is not a spatial mean).
+    Each class's image depends on (seed, class) only: batching and chunking to `memory_budget` bytes
+    do not change it. Model left as found (modes, requires_grad, gradients, hooks); global RNG untouched.
+    """
+    network = unwrap_model(model)
+    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if height < 1 or width < 1 or steps < 0 or l2 < 0:
+        raise ValueError(f"size must be positive, steps and l2 >= 0, got size={size}, steps={steps}, l2={l2}")
+    colours = in_channels if in_channels is not None else first_conv_in_channels(network)
+    device, dtype = model_device(network), model_dtype(network)
+    normalize = normalizer(input_mean, input_std, colours, device, dtype)
+    settings = CLASS_TRANSFORMS if transforms is True else resolve_transforms(transforms)
+    pad = round(settings.pixels(settings.pad, max(height, width))) if settings else 0
+
+    with evaluation_mode(network, freeze_parameters=True), torch.enable_grad():
+        shape = (colours, height + 2 * pad, width + 2 * pad)
+        per_image, logits = bytes_per_image(lambda inputs: class_logits(network, inputs), shape, device, dtype)
+        chosen = _choose_classes(classes, logits.shape[1])
+        per_image += 8 * colours * shape[1] * shape[2] * 4  # image, params, Adam state
+        chunk = max(1, int(memory_budget // max(per_image, 1)))
+        images = []
+        for start in range(0, len(chosen), chunk):
+            part = chosen[start : start + chunk]
+            part_images = optimize_images(
+                _class_objective(network, torch.tensor(part, device=device), l2),
+                [seeded_generator(seed, index) for index in part],
+                [make_param(param, colours, height, width, decorrelate)], [steps],
+                normalize, settings, max(height, width), optimizer, lr, lr_decay, device,
+            )  # fmt: skip
+            images.append(part_images)
+        images = torch.cat(images) if images else torch.empty(0, colours, height, width, device=device)
+        with torch.no_grad():
+            logits = class_logits(network, normalize(images))
+    index = torch.tensor(chosen, dtype=torch.long, device=device)
+    return ClassImages(
+        images=images,
+        scores=logits.gather(1, index[:, None])[:, 0].float(),
+        probabilities=class_probabilities(logits, index),
+        classes=chosen,
+    )
+
+
+def _class_objective(network: nn.Module, classes: torch.Tensor, l2: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Model inputs (K, ...) -> image i's score of class classes[i] minus l2 * ||input i||^2."""
+
+    def objective(inputs: torch.Tensor) -> torch.Tensor:
+        scores = class_logits(network, inputs).gather(1, classes[:, None])[:, 0].float()
+        return scores - l2 * inputs.float().pow(2).flatten(1).sum(dim=1)
+
+    return objective
+
+
+def _choose_classes(classes: Sequence[int] | None, count: int) -> list[int]:
+    if classes is None:
+        return list(range(count))
+    chosen = [int(index) for index in classes]
+    bad = [index for index in chosen if not 0 <= index < count]
+    if bad:
+        raise ValueError(f"classes {bad} are out of range for a model with {count} classes")
+    return chosen
