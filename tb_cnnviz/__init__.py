@@ -9,17 +9,26 @@ from __future__ import annotations
 import importlib
 
 _PUBLIC = {
+    "ActivationMaps": "tb_cnnviz.methods.activation_map",
     "CNNVizCallback": "tb_cnnviz.callback",
     "CNNVizWarning": "tb_cnnviz.callback",
+    "ClassImages": "tb_cnnviz.methods.class_visualization",
     "FilterImages": "tb_cnnviz.methods.maximize",
+    "FoolingImages": "tb_cnnviz.methods.fooling",
     "Projections": "tb_cnnviz.methods.deconv",
     "ReceptiveField": "tb_cnnviz.methods.receptive_field",
     "TopActivations": "tb_cnnviz.methods.top_activations",
+    "activation_map": "tb_cnnviz.methods.activation_map",
+    "class_visualization": "tb_cnnviz.methods.class_visualization",
     "deconvnet": "tb_cnnviz.methods.deconv",
     "feature_maps": "tb_cnnviz.methods.capture",
+    "fooling_images": "tb_cnnviz.methods.fooling",
+    "grad_cam": "tb_cnnviz.methods.grad_cam",
     "maximize_filters": "tb_cnnviz.methods.maximize",
+    "overlay": "tb_cnnviz.methods.overlays",
     "receptive_field": "tb_cnnviz.methods.receptive_field",
     "resolve_layers": "tb_cnnviz.methods.layers",
+    "saliency": "tb_cnnviz.methods.saliency",
     "top_activations": "tb_cnnviz.methods.top_activations",
 }
 
