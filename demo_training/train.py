@@ -1,4 +1,4 @@
-"""Train the demo CNN on Fashion-MNIST and log scalars plus CNN Viz feature maps to TensorBoard.
+"""Train the demo CNN on Fashion-MNIST; log scalars and CNN Viz (feature maps, filter images, deconvnet).
 
 python -m demo_training.train            # then: tensorboard --logdir runs
 """
@@ -33,6 +33,8 @@ from tb_cnnviz import CNNVizCallback
 DEFAULT_EPOCHS = 5
 DEFAULT_BATCH_SIZE = 128
 MAX_LEARNING_RATE = 3e-3
+ALL_KINDS = ("feature_maps", "filters", "deconv")
+DECONV_DATASET_SIZE = 1000
 
 
 class EpochEndCallback(Protocol):
@@ -132,6 +134,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--train-subset", type=int, default=None, help="train on the first N images only")
+    parser.add_argument(
+        "--kinds", nargs="+", default=list(ALL_KINDS), choices=ALL_KINDS, help="what CNN Viz logs (default: all)"
+    )
     return parser.parse_args(argv)
 
 
@@ -161,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> float:
             probe_labels=CLASS_NAMES,
             input_mean=[PIXEL_MEAN],
             input_std=[PIXEL_STD],
+            kinds=args.kinds,
+            # Zeiler & Fergus's top-9 patches per channel, from test images that are not probes.
+            deconv_dataset=test.images[-DECONV_DATASET_SIZE:],
+            deconv_dataset_every=2,
         ) as viz,
     ):
         for epoch in range(args.epochs):
