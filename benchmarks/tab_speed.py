@@ -1,8 +1,12 @@
 """Speed of the CNN Viz tab at the scale of issue 5, in headless Chromium against a real TensorBoard.
 
-Writes a logdir of 3 runs x 12 layers x 100 steps x 64 channels with feature maps (3 probes) and
-filter images, through the real writer functions (tb_cnnviz.render + summary.write_blob_sequence;
-no model is trained, the activations are smooth random fields), starts `tensorboard`, and measures:
+Writes a logdir of 3 runs x 12 layers x 100 steps x 64 channels with every kind: feature maps (3
+probes), filter images, deconv (each probe's 8 strongest channels) and the dataset's top 9 (every 5
+steps), through the real writer functions (tb_cnnviz.render + summary.write_blob_sequence; no model
+is trained, the pictures are smooth random fields). Rendering is what made writing slow, and pixel
+content does not matter for timing, so each layer renders a few variants of each kind once and every
+step reuses their PNG bytes (sizes stay those of real atlases); the infos, with their statistics and
+channels, differ at every step. Then it starts `tensorboard` and measures:
 
 - first paint: TensorBoard page opened on the tab until the first grid is drawn (wall clock, so it
   includes TensorBoard's own page load);
@@ -18,6 +22,7 @@ no model is trained, the activations are smooth random fields), starts `tensorbo
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -53,26 +58,100 @@ def smooth(shape: tuple[int, ...], size: int, generator: torch.Generator) -> tor
     return F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
 
 
+VARIANTS = 4  # distinct renderings per layer and kind, reused round-robin over steps and runs
+DECONV_CHANNELS = 8  # the callback's default deconv_top_channels
+TOP_EVERY = 5  # the callback's default deconv_dataset_every
+INPUT = 32  # probe and dataset image size
+
+
+def field_size(layer: int) -> int:
+    """Receptive-field size of a layer in a small VGG: grows with depth, capped at the input."""
+    return min(INPUT, 3 + 4 * layer)
+
+
+def layer_variants(index: int, size: int, generator: torch.Generator) -> list[dict[str, tuple[dict, list[bytes]]]]:
+    """VARIANTS renderings of every kind of one layer: {kind: (info, blobs)}."""
+    name, channels, field = f"features.{index}", list(range(CHANNELS)), field_size(index)
+    variants = []
+    for _ in range(VARIANTS):
+        maps = smooth((PROBES, CHANNELS), size, generator) - 0.3
+        images = torch.sigmoid(smooth((CHANNELS, 1), FILTER_SIZE, generator))
+        reached = torch.rand(CHANNELS, generator=generator)
+        table = torch.stack([torch.randperm(CHANNELS, generator=generator)[:DECONV_CHANNELS] for _ in range(PROBES)])
+        projections = smooth((PROBES * DECONV_CHANNELS, 1), INPUT, generator).reshape(
+            PROBES, DECONV_CHANNELS, 1, INPUT, INPUT
+        )
+        starts = torch.randint(-field // 2, INPUT - field // 2, (PROBES, DECONV_CHANNELS, 2), generator=generator)
+        boxes = torch.cat([starts.clamp(0, INPUT), (starts + field).clamp(0, INPUT)], dim=-1)
+        activations = torch.rand(PROBES, DECONV_CHANNELS, generator=generator) * 3
+        patches = torch.rand(CHANNELS, 9, 1, field, field, generator=generator)
+        top_projections = smooth((CHANNELS * 9, 1), field, generator).reshape(CHANNELS, 9, 1, field, field)
+        values = torch.rand(CHANNELS, 9, generator=generator).sort(dim=1, descending=True).values
+        indices = torch.randint(0, 10_000, (CHANNELS, 9), generator=generator)
+        variants.append({
+            metadata.FEATURE_MAPS: render.render_feature_maps(name, maps, channels, 64),
+            metadata.FILTERS: render.render_filter_images(name, images, reached, channels),
+            metadata.DECONV: render.render_deconv(
+                name, "deconvnet", projections, table, activations, boxes, starts, (field, field)
+            ),
+            metadata.DECONV_TOP: render.render_top_activations(
+                name, channels, values, indices, patches, top_projections
+            ),
+        })  # fmt: skip
+    return variants
+
+
+def at_step(kind: str, info: dict, step: int, generator: torch.Generator) -> dict:
+    """A variant's info with the numbers of this step, so charts and captions change along training."""
+    info = json.loads(json.dumps(info))
+    if kind == metadata.FEATURE_MAPS:
+        drift = 0.01 * step
+        info["stats"]["mean"] = [[value + drift for value in row] for row in info["stats"]["mean"]]
+        info["stats"]["max"] = [[value + drift for value in row] for row in info["stats"]["max"]]
+    elif kind == metadata.FILTERS:
+        info["activations"] = [value * (1 + step / 10) for value in info["activations"]]
+    elif kind == metadata.DECONV:  # each probe's strongest channels change from step to step
+        info["channels"] = [
+            torch.randperm(CHANNELS, generator=generator)[:DECONV_CHANNELS].tolist() for _ in range(PROBES)
+        ]
+    return info
+
+
+def fast_event_checksums() -> None:
+    """Event files carry a CRC32C per record, which TensorBoard's writer computes in pure Python: most
+    of the writing time at this scale. google_crc32c's C code gives the same checksums, when installed."""
+    try:
+        import google_crc32c
+    except ImportError:
+        return
+    from tensorboard.summary.writer import record_writer
+
+    def masked_crc32c(data: bytes) -> int:
+        crc = google_crc32c.value(bytes(data))
+        return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF  # TFRecord's masking
+
+    record_writer.masked_crc32c = masked_crc32c
+
+
 def write_logdir(logdir: Path) -> None:
+    fast_event_checksums()
+    generator = torch.Generator().manual_seed(0)
+    variants = [layer_variants(index, size, generator) for index, size in enumerate(SPATIAL)]
     for run in range(RUNS):
-        generator = torch.Generator().manual_seed(run)
         writer = SummaryWriter(log_dir=str(logdir / f"run_{run}"))
-        probes = torch.rand(PROBES, 1, 32, 32, generator=generator)
+        probes = torch.rand(PROBES, 1, INPUT, INPUT, generator=generator)
         info, blobs = render.render_probes(probes, [f"probe {i}" for i in range(PROBES)])
         write_blob_sequence(writer, metadata.PROBES_TAG, info, blobs, 0, count=PROBES, labels=info["labels"])
-        channels = list(range(CHANNELS))
         for step in range(STEPS):
             for index, size in enumerate(SPATIAL):
                 name = f"features.{index}"
                 content = {"layer": name, "layer_index": index, "layer_type": "Conv2d", "shape": [CHANNELS, size, size]}
-                maps = smooth((PROBES, CHANNELS), size, generator) + 0.01 * step - 0.3
-                info, blobs = render.render_feature_maps(name, maps, channels, 64)
-                tag = metadata.layer_tag(name, metadata.FEATURE_MAPS)
-                write_blob_sequence(writer, tag, info, blobs, step, **content)
-                images = torch.sigmoid(smooth((CHANNELS, 1), FILTER_SIZE, generator))
-                activations = torch.rand(CHANNELS, generator=generator) * (1 + step / 10)
-                info, blobs = render.render_filter_images(name, images, activations, channels)
-                write_blob_sequence(writer, metadata.layer_tag(name, metadata.FILTERS), info, blobs, step, **content)
+                rendered = variants[index][(run + step) % VARIANTS]
+                for kind, (info, blobs) in rendered.items():
+                    if kind == metadata.DECONV_TOP and step % TOP_EVERY:
+                        continue
+                    tag = metadata.layer_tag(name, kind)
+                    write_blob_sequence(writer, tag, at_step(kind, info, step, generator), blobs, step, **content)
         writer.close()
 
 
@@ -172,13 +251,13 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     with tensorboard_server(logdir) as base, sync_playwright() as playwright:
-        last = f"{base}/data/plugin/cnnviz/steps?run=run_{RUNS - 1}&tag=features.{LAYERS - 1}/filters"
+        last = f"{base}/data/plugin/cnnviz/steps?run=run_{RUNS - 1}&tag=features.{LAYERS - 1}/deconv"
         poll(lambda: _steps(last), lambda steps: len(steps) == STEPS, timeout=300)  # TensorBoard has read it all
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         figures = measure(base, browser)
         browser.close()
 
-    print(f"\nCNN Viz tab, {RUNS} runs x {LAYERS} layers x {STEPS} steps x {CHANNELS} channels, feature maps + filters")
+    print(f"\nCNN Viz tab, {RUNS} runs x {LAYERS} layers x {STEPS} steps x {CHANNELS} channels, every kind")
     print(machine())
     print(f"\n{'measure':<26} {'median ms':>10} {'max ms':>8} {'target ms':>10}  n")
     for name, values in figures.items():
