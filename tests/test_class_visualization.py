@@ -32,20 +32,24 @@ def test_each_class_image_scores_its_class_above_every_other(all_classes):
     torch.testing.assert_close(result.probabilities, logits.softmax(dim=1).diagonal())
 
 
-def test_the_penalty_keeps_images_closer_to_the_data_mean(all_classes):
-    model, result = all_classes
-    strong = class_visualization(model, None, **SETTINGS, l2=0.1)
+def test_the_penalty_keeps_images_closer_to_the_data_mean():
+    model, _ = trained_fashion_cnn()
+    short = {**SETTINGS, "steps": 16}
+    weak, strong = (class_visualization(model, [0, 5, 8], **short, l2=l2).images for l2 in (0.0, 0.1))
     norm = lambda images: ((images - PIXEL_MEAN) / PIXEL_STD).pow(2).sum(dim=(1, 2, 3))  # noqa: E731
-    assert torch.all(norm(strong.images) < norm(result.images))
+    assert torch.all(norm(strong) < norm(weak))
 
 
-def test_one_class_at_a_time_equals_the_batch_and_chunks_do_too(all_classes):
-    model, result = all_classes
-    alone = torch.cat([class_visualization(model, [index], **SETTINGS).images for index in (7, 2)])
-    torch.testing.assert_close(alone, result.images[[7, 2]], rtol=0, atol=1e-4)
-    chunked = class_visualization(model, [7, 2], **SETTINGS, memory_budget=1)
-    torch.testing.assert_close(chunked.images, alone, rtol=0, atol=1e-4)
-    assert chunked.classes == [7, 2]
+def test_one_class_at_a_time_equals_the_batch_and_chunks_do_too():
+    """Equal up to float noise: convolutions may sum in another order for another batch size."""
+    model, _ = trained_fashion_cnn()
+    short = {**SETTINGS, "steps": 16}
+    batched = class_visualization(model, [7, 2, 4], **short)
+    alone = torch.cat([class_visualization(model, [index], **short).images for index in (7, 2)])
+    torch.testing.assert_close(alone, batched.images[:2], rtol=0, atol=1e-3)
+    chunked = class_visualization(model, [7, 2, 4], **short, memory_budget=1)
+    torch.testing.assert_close(chunked.images, batched.images, rtol=0, atol=1e-3)
+    assert chunked.classes == [7, 2, 4]
 
 
 def test_seed_and_bad_classes():
