@@ -19,6 +19,7 @@ from werkzeug import wrappers
 
 from tb_cnnviz import metadata
 from tb_cnnviz.step_statistics import channel_statistics
+from tb_cnnviz.strips import channel_strip, tile_position
 
 logger = tb_logging.get_logger()
 
@@ -58,6 +59,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             "/info": self._serve_info,
             "/image": self._serve_image,
             "/series": self._serve_series,
+            "/strip": self._serve_strip,
             "/static/*": self._serve_static,
         }
 
@@ -108,6 +110,25 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             "stats": stats,
         }
         return _json(request, payload)
+
+    @wrappers.Request.application
+    def _serve_strip(self, request: wrappers.Request) -> wrappers.Response:
+        """Channel `channel`'s tile from image `index` at every step, in one PNG (a filmstrip in one request)."""
+        channel, index = _int_arg(request, "channel"), _int_arg(request, "index")
+        series = self._series(request)
+        rows = [self._step_statistics(request, datum.values[0]) for datum in series]
+        positions = [tile_position(row["channels"], channel, index - 1) for row in rows]
+        if index < 1 or all(position is None for position in positions):
+            raise errors.NotFoundError(f"no tile of channel {channel} in image {index} at any step of this tag")
+        positions = [
+            position if index < len(datum.values) else None for datum, position in zip(series, positions, strict=True)
+        ]
+        atlases = [
+            self._read(request, datum.values[index]) if position is not None else None
+            for datum, position in zip(series, positions, strict=True)
+        ]
+        strip = channel_strip(atlases, positions, rows[-1]["grid"], rows[-1]["tile"])
+        return http_util.Respond(request, strip, "image/png")
 
     @wrappers.Request.application
     def _serve_image(self, request: wrappers.Request) -> wrappers.Response:
@@ -161,7 +182,13 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         cached = self._statistics_cache.get(blob.blob_key)
         if cached is None:
             info = json.loads(self._read(request, blob))
-            cached = {"kind": info.get("kind"), "channels": info.get("channels", []), "stats": channel_statistics(info)}
+            cached = {
+                "kind": info.get("kind"),
+                "channels": info.get("channels", []),
+                "grid": info.get("grid"),
+                "tile": info.get("tile"),
+                "stats": channel_statistics(info),
+            }
             if len(self._statistics_cache) >= _STATISTICS_CACHE_SIZE:
                 self._statistics_cache.pop(next(iter(self._statistics_cache)))
             self._statistics_cache[blob.blob_key] = cached

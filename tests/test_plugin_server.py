@@ -41,6 +41,12 @@ def test_every_logged_step_is_served_by_both_loaders(logdir_30_steps, load_fast)
         series = fetch_json(plugin_url(base, "series", run="run_a", tag=LAYER_TAG))
         assert series["kind"] == "feature_maps" and series["steps"] == steps and series["channels"] == list(range(8))
 
+        # The strip route: channel 3's tile of probe 1 at every step, in step order.
+        status, _, body = fetch(plugin_url(base, "strip", run="run_a", tag=LAYER_TAG, channel=3, index=2))
+        assert status == 200
+        strip = np.asarray(Image.open(io.BytesIO(body)))
+        assert strip.shape == (28, 30 * 28)
+
         atlases = set()
         for step in steps:
             info = fetch_json(plugin_url(base, "info", run="run_a", tag=LAYER_TAG, step=step))
@@ -54,6 +60,9 @@ def test_every_logged_step_is_served_by_both_loaders(logdir_30_steps, load_fast)
             rows, cols = info["grid"]
             assert Image.open(io.BytesIO(body)).size == (cols * info["tile"][1], rows * info["tile"][0])
             atlases.add(body)
+            _, _, probe_1 = fetch(plugin_url(base, "image", run="run_a", tag=LAYER_TAG, step=step, index=2))
+            tile = np.asarray(Image.open(io.BytesIO(probe_1)))[28:56, 0:28]  # channel 3 is row 1, col 0 of 3x3
+            np.testing.assert_array_equal(strip[:, step * 28 : (step + 1) * 28], tile)
         assert len(atlases) == 30, "weights changed at every step, so every step's atlas differs"
 
         probe = runs[0]["probes"]
