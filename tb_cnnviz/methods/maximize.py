@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from tb_cnnviz.methods.capture import _AllLayersCaptured
+from tb_cnnviz.methods.capture import layer_output
 from tb_cnnviz.methods.image_param import ImageParam, make_param, tile_to
 from tb_cnnviz.methods.input_space import normalizer
-from tb_cnnviz.methods.layers import resolve_layers, unwrap_model
+from tb_cnnviz.methods.layers import single_layer, unwrap_model
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
 from tb_cnnviz.methods.transforms import (
     RobustnessTransforms,
@@ -96,7 +96,7 @@ def maximize_filters(
     Channels are split into chunks whose estimated memory stays under `memory_budget` bytes.
     The model is left as found (modes, requires_grad, gradients, hooks); the global RNG is untouched.
     """
-    name, module = _single_layer(model, layer)
+    name, module = single_layer(model, layer)
     network = unwrap_model(model)
     height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     if height < 1 or width < 1 or steps < 0:
@@ -246,37 +246,13 @@ def _stages(
     return [(coarse_h, coarse_w, coarse_steps), (height, width, steps - coarse_steps)]
 
 
-def _layer_output(network: nn.Module, module: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    """The output of `module` when `network` runs on `inputs`; the forward stops right after it.
-
-    The hook is removed even when the forward raises. Gradients flow if enabled.
-    """
-    captured: list[torch.Tensor] = []
-
-    def stop(_module: nn.Module, _args: tuple, output) -> None:
-        if not captured:
-            captured.append(output)
-            raise _AllLayersCaptured
-
-    handle = module.register_forward_hook(stop)
-    try:
-        network(inputs)
-    except _AllLayersCaptured:
-        pass
-    finally:
-        handle.remove()
-    if not captured:
-        raise ValueError(f"the layer {type(module).__name__} was never called by {type(network).__name__}.forward")
-    return captured[0]
-
-
 def _channel_objective(
     network: nn.Module, module: nn.Module, index: torch.Tensor
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """Model inputs (K, ...) -> image i's mean of channel index[i] in the layer's output."""
 
     def objective(inputs: torch.Tensor) -> torch.Tensor:
-        return _own_channel_means(_layer_output(network, module, inputs), index)
+        return _own_channel_means(layer_output(network, module, inputs), index)
 
     return objective
 
@@ -292,7 +268,7 @@ def _probe(
 ) -> tuple[int, int]:
     """The layer's channel count and the bytes one more image costs in the truncated forward and backward."""
     per_image, output = bytes_per_image(
-        lambda inputs: _layer_output(network, module, inputs), shape, device, model_dtype(network)
+        lambda inputs: layer_output(network, module, inputs), shape, device, model_dtype(network)
     )
     if not isinstance(output, torch.Tensor) or output.dim() < 2:
         raise ValueError(
@@ -352,13 +328,6 @@ def _choose_channels(channels: Sequence[int] | None, count: int, max_channels: i
 def seeded_generator(seed: int, item: int) -> torch.Generator:
     """A CPU generator for one channel (or class): its image depends on (seed, item) only, not on chunking."""
     return torch.Generator().manual_seed((int(seed) * (1 << 24) + int(item)) % (1 << 63))
-
-
-def _single_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module]:
-    selected = resolve_layers(model, layer)
-    if len(selected) != 1:
-        raise ValueError(f"layer must name exactly one layer, {layer!r} matches {len(selected)}: {list(selected)}")
-    return next(iter(selected.items()))
 
 
 def first_conv_in_channels(network: nn.Module) -> int:
