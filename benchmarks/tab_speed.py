@@ -186,6 +186,12 @@ def step_change_ms(frame, jump: int | None = None) -> float:
     return frame.evaluate(STEP_CHANGE, {"grid": GRID, "jump": jump})
 
 
+RESOURCES = """() => performance.getEntriesByType("resource").map((entry) => [
+  entry.name.replace(/^.*\\/plugin\\/cnnviz\\//, ""), entry.startTime, entry.responseEnd,
+])"""
+first_paint_requests: list = []  # [url, start ms, end ms] in the tab's iframe, relative to its navigation
+
+
 def measure(base: str, browser) -> dict[str, list[float]]:
     figures: dict[str, list[float]] = {name: [] for name in [*TARGETS_MS, "layer health (12 layers)"]}
     for _ in range(3):
@@ -195,6 +201,8 @@ def measure(base: str, browser) -> dict[str, list[float]]:
         frame = page.wait_for_selector("iframe[src*='plugin_entry.html?name=cnnviz']").content_frame()
         frame.wait_for_selector(f"{GRID}[data-source]", timeout=60_000)
         figures["first paint"].append((time.perf_counter() - start) * 1000)
+        if not first_paint_requests:  # what the tab asked for before it painted (first, cold load)
+            first_paint_requests.extend(frame.evaluate(RESOURCES))
         page.close()
 
     page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -257,6 +265,9 @@ def main() -> None:
         figures = measure(base, browser)
         browser.close()
 
+    print("\nrequests of the tab before its first paint (ms since the iframe's navigation):")
+    for url, begin, end in first_paint_requests:
+        print(f"  {begin:7.0f} .. {end:7.0f}  {url}")
     print(f"\nCNN Viz tab, {RUNS} runs x {LAYERS} layers x {STEPS} steps x {CHANNELS} channels, every kind")
     print(machine())
     print(f"\n{'measure':<26} {'median ms':>10} {'max ms':>8} {'target ms':>10}  n")

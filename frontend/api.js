@@ -12,6 +12,8 @@ const MAX_CACHED_IMAGES = 160; // decoded atlases are up to ~1 MB each; keep the
 const listingCache = new Map();
 const infoCache = new Map();
 const imageCache = new Map();
+const stripCache = new Map(); // strips grow with training, so they are dropped with the listings
+const MAX_CACHED_STRIPS = 24;
 
 export class ApiError extends Error {
   constructor(message, status) {
@@ -81,6 +83,14 @@ export function fetchSeries(run, tag) {
   return cached(listingCache, withQuery("series", { run, tag }), loadJson);
 }
 
+/**
+ * Channel `channel`'s tile of image `index` at every logged step, left to right in `steps` order, as
+ * one decoded strip (plugin route `strip`); fully transparent where a step has no tile of it.
+ */
+export function fetchStrip(run, tag, channel, index) {
+  return cached(stripCache, withQuery("strip", { run, tag, channel, index }), decodePng, MAX_CACHED_STRIPS);
+}
+
 /** The PNG's exact pixel values as ImageData (no colour management, no premultiplication). */
 export function fetchPixels(url) {
   return cached(imageCache, url, decodePng, MAX_CACHED_IMAGES);
@@ -98,7 +108,8 @@ async function decodePng(url) {
   return context.getImageData(0, 0, canvas.width, canvas.height);
 }
 
-/** Drop runs, step lists and series so the next fetch sees what training has logged since. */
+/** Drop runs, step lists, series and strips so the next fetch sees what training has logged since. */
 export function forgetListings() {
   listingCache.clear();
+  stripCache.clear();
 }

@@ -180,19 +180,26 @@ export function createApp(root) {
         return await showTopPatches({ run, layer, tag, kind, steps, step, overtaken });
       }
 
-      const info = await api.fetchInfo(run.run, tag, step);
+      // The step's info, its atlas and the probe thumbnails load in parallel: the atlas is asked for
+      // with the selected probe (clamped to the run's probe count), which is what the info confirms
+      // in all but odd logs; a mismatch fetches the right one after.
+      const guessedProbe = kind.perProbe && run.probes?.count ? Math.min(state.probe, run.probes.count - 1) : state.probe;
+      const guessedSource = api.imageUrl(run.run, tag, step, kind.imageIndex(guessedProbe));
+      const guessedAtlas = api.fetchPixels(guessedSource);
+      guessedAtlas.catch(() => {}); // surfaces below when it is the atlas shown
+      const [info, loggedProbes] = await Promise.all([api.fetchInfo(run.run, tag, step), probeChoices(run, run.probes?.count ?? 0)]);
       if (overtaken()) return;
       // Kinds without probes keep the selection for when the user switches back.
       const probeCount = kind.perProbe ? info.probes : (run.probes?.count ?? 0);
       const probe = kind.perProbe ? Math.min(state.probe, info.probes - 1) : state.probe;
-      const probes = await probeChoices(run, probeCount);
+      const probes = probeCount === loggedProbes.length ? loggedProbes : await probeChoices(run, probeCount);
       if (overtaken()) return;
       sidebar.setProbes(probes, probe, kind.perProbe);
 
       const imageIndex = kind.imageIndex(probe);
       const source = api.imageUrl(run.run, tag, step, imageIndex);
       const probeInfo = kind.perProbe ? probes[probe] : null;
-      const [atlas, probeImage] = await Promise.all([api.fetchPixels(source), probePixels(kind, probeInfo)]);
+      const [atlas, probeImage] = await Promise.all([source === guessedSource ? guessedAtlas : api.fetchPixels(source), probePixels(kind, probeInfo)]);
       if (overtaken()) return;
       state = { ...state, step, probe };
       writeState(state);
@@ -209,6 +216,9 @@ export function createApp(root) {
 
       const total = layer.shape?.[0] ?? kind.channels(info, probe).length;
       panels.shown.grid.draw({ kind, info, atlas, probe, look, total, source, step, probeImage, probeInfo });
+      // Warm the tag's series once the grid is drawn: the filmstrip's charts need it as soon as a
+      // channel opens, and the plugin reads it one info per step (seconds at 100 steps when cold).
+      if (kind.series.length) api.fetchSeries(run.run, tag).catch(() => {}); // failures surface in the filmstrip
       await drawComparison({ runs, run, layer, kindName, kind, steps, step, probe, look, total, overtaken });
       if (overtaken()) return;
       syncLightbox();
@@ -318,7 +328,7 @@ export function createApp(root) {
       return;
     }
     const { kind, run, tag, steps, probe, look, step } = shown;
-    filmstrip.show({ kind, run, tag, steps, channel: state.channel, probe, look, frames: state.frames, current: step }).catch((error) => say(errorBanner(error)));
+    filmstrip.show({ kind, run, tag, steps, layout: { tile: shown.info.tile, grid: shown.info.grid }, channel: state.channel, probe, look, frames: state.frames, current: step }).catch((error) => say(errorBanner(error)));
   }
 
   async function exportPng(container, detail = null) {

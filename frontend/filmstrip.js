@@ -1,14 +1,27 @@
 /**
  * One channel across training: its tile at every logged step (or an evenly spaced subset) in one
  * row, and under it line charts of the channel's statistics over all steps (from the kind's
- * `series`). Frames are buttons that jump to their step. Frames load in parallel and appear as
- * they arrive; a newer show() drops the results of an older one.
+ * `series`). Frames are buttons that jump to their step.
+ *
+ * Many frames come from the plugin's `strip` route: one PNG with the channel's tile at every logged
+ * step, left to right in `steps` order (transparent where a step has no tile of the channel), so a
+ * filmstrip of any length is one request; a subset of steps picks columns. A few frames come from
+ * their steps' atlases instead (see ATLAS_FRAMES). Positions and captions come from the series;
+ * only a kind that needs a step's info to draw or caption a tile (kind.stripInfo) asks for the
+ * infos of the shown steps. A newer show() drops the results of an older one.
  */
 import * as api from "./api.js";
 import { paint } from "./atlas.js";
 import { lineChart } from "./charts.js";
 import { el } from "./dom.js";
 import { FRAME_COUNTS } from "./state.js";
+
+/**
+ * Up to this many frames load their steps' atlases (parallel, cached, shared with the grid and
+ * playback); more load one strip. The strip route reads every step's atlas one after another on
+ * the server (~45 ms each through TensorBoard's data server), so a few frames are faster apart.
+ */
+const ATLAS_FRAMES = 16;
 
 /** `count` steps spread evenly over `steps`, first and last included; every step for 0. */
 export function evenlySpaced(steps, count) {
@@ -36,10 +49,11 @@ export function createFilmstrip({ onStep, onFrames }) {
   let generation = 0;
 
   /**
-   * Show channel `channel` of `kind` for run/tag over `steps`; `frames` as in the state (0 = all).
+   * Show channel `channel` of `kind` for run/tag over `steps`; `frames` as in the state (0 = all);
+   * `layout` = { tile, grid } of the tag's atlases (the same at every step).
    * Resolves once every frame and chart is drawn (or a newer call took over).
    */
-  async function show({ kind, run, tag, steps, channel, probe, look, frames, current }) {
+  async function show({ kind, run, tag, steps, layout, channel, probe, look, frames, current }) {
     const token = ++generation;
     framesSelect.value = String(frames);
     const shown = evenlySpaced(steps, frames);
@@ -49,10 +63,7 @@ export function createFilmstrip({ onStep, onFrames }) {
       delete element.dataset.ready;
       row.replaceChildren(...shown.map((step) => frame(step)));
       charts.replaceChildren();
-      await Promise.all([
-        ...shown.map((step, index) => drawFrame(row.children[index], { kind, run, tag, step, channel, probe, look }, token)),
-        drawCharts({ kind, run, tag, channel, current }, token),
-      ]);
+      await Promise.all([drawFrames({ kind, run, tag, steps, shown, layout, channel, probe, look }, token), drawCharts({ kind, run, tag, channel, current }, token)]);
       if (token !== generation) return;
       element.dataset.ready = key; // for tests and benchmarks: everything above is drawn
     } else {
@@ -75,20 +86,42 @@ export function createFilmstrip({ onStep, onFrames }) {
     ]);
   }
 
-  async function drawFrame(item, { kind, run, tag, step, channel, probe, look }, token) {
-    const [info, atlas] = await Promise.all([api.fetchInfo(run, tag, step), api.fetchPixels(api.imageUrl(run, tag, step, kind.imageIndex(probe)))]);
+  async function drawFrames({ kind, run, tag, steps, shown, layout, channel, probe, look }, token) {
+    const imageIndex = kind.imageIndex(probe);
+    const useStrip = shown.length > ATLAS_FRAMES;
+    const series = kind.series.length ? api.fetchSeries(run, tag) : Promise.resolve(null);
+    // Without a series the atlas position of the channel at each step comes from that step's info.
+    const needsInfo = (kind.stripInfo?.(look) ?? false) || (!useStrip && kind.series.length === 0);
+    const [tiles, statistics, infos] = await Promise.all([
+      useStrip ? stripTiles({ run, tag, steps, shown, layout, channel, imageIndex }) : atlasTiles({ run, tag, shown, layout, imageIndex }),
+      series,
+      needsInfo ? Promise.all(shown.map((step) => api.fetchInfo(run, tag, step))) : null,
+    ]);
     if (token !== generation) return;
-    const position = kind.channels(info, probe).indexOf(channel);
-    if (position < 0) {
-      // Deconv picks each probe's strongest channels per step: a channel may have no tile here.
-      const [height, width] = info.tile;
-      paint(item.querySelector("canvas"), new ImageData(width, height));
-      item.querySelector(".frame-absent").textContent = kind.absent(step);
-      item.firstChild.classList.add("absent");
-      return;
-    }
-    paint(item.querySelector("canvas"), kind.drawTile(atlas, info, probe, position, look));
-    item.querySelector(".frame-caption").textContent = kind.caption(info, probe, position) ?? "";
+    const [height, width] = layout.tile;
+    const k = statistics ? statistics.channels.indexOf(channel) : -1;
+    shown.forEach((step, index) => {
+      const item = row.children[index];
+      const info = infos?.[index] ?? null;
+      const infoPosition = info ? kind.channels(info, probe).indexOf(channel) : k;
+      const tile = tiles[index];
+      const position = useStrip ? tile?.position : infoPosition;
+      if (!tile || position === undefined || position < 0) {
+        // Deconv picks each probe's strongest channels per step: a channel may have no tile here.
+        paint(item.querySelector("canvas"), new ImageData(width, height));
+        item.querySelector(".frame-absent").textContent = kind.absent(step);
+        item.firstChild.classList.add("absent");
+        return;
+      }
+      const at = statistics ? statistics.steps.indexOf(step) : -1;
+      const values = at >= 0 && k >= 0 ? Object.fromEntries(Object.entries(statistics.stats).map(([name, rows]) => [name, rows[at]?.[k] ?? null])) : {};
+      const drawn = kind.frameTile
+        ? kind.frameTile(tile.image, tile.layout, position, { info, probe, position: infoPosition, look })
+        : kind.drawTile(tile.image, tile.layout, probe, position, look);
+      paint(item.querySelector("canvas"), drawn);
+      const caption = kind.frameCaption ? kind.frameCaption({ info, probe, position: infoPosition, values }) : kind.caption(info, probe, infoPosition);
+      item.querySelector(".frame-caption").textContent = caption ?? "";
+    });
   }
 
   async function drawCharts({ kind, run, tag, channel, current }, token) {
@@ -104,4 +137,31 @@ export function createFilmstrip({ onStep, onFrames }) {
   }
 
   return { element, show };
+}
+
+/**
+ * Per shown step { image, layout, position } from the channel's strip (one request for all steps);
+ * null where the strip has no tile of that step (transparent, or a step logged after it was built).
+ */
+async function stripTiles({ run, tag, steps, shown, layout, channel, imageIndex }) {
+  let strip;
+  try {
+    strip = await api.fetchStrip(run, tag, channel, imageIndex);
+  } catch (error) {
+    if (error.status === 404) return shown.map(() => null); // the channel has a tile at no step of this image
+    throw error;
+  }
+  const [height, width] = layout.tile;
+  const columns = Math.floor(strip.width / width);
+  const stripLayout = { tile: [height, width], grid: [1, columns] }; // the strip as a one-row atlas
+  return shown.map((step) => {
+    const column = steps.indexOf(step);
+    const transparent = column < 0 || column >= columns || strip.data[column * width * 4 + 3] === 0;
+    return transparent ? null : { image: strip, layout: stripLayout, position: column };
+  });
+}
+
+/** Per shown step { image, layout } from that step's atlas (the cached `image` route). */
+function atlasTiles({ run, tag, shown, layout, imageIndex }) {
+  return Promise.all(shown.map(async (step) => ({ image: await api.fetchPixels(api.imageUrl(run, tag, step, imageIndex)), layout })));
 }

@@ -19,6 +19,14 @@
  *   scale(info, probe, position, look)   [low, high] texts beside the colorbar, or null
  *   series                      per-channel statistics over steps (keys of a series' stats)
  *   absent(step)                why a channel has no tile at a step (filmstrip)
+ *   stripInfo(look)             optional: whether the filmstrip needs each shown step's info to draw or
+ *                               caption a tile (it otherwise draws from the strip or atlases and the series)
+ *   frameTile(image, layout, at, { info, probe, position, look })   optional: ImageData of a filmstrip
+ *                               frame: tile `at` of `image` (a strip or an atlas) laid out as `layout`
+ *                               ({ tile, grid }); info (null unless stripInfo) and position are the
+ *                               step's (default: drawTile(image, layout, probe, at, look))
+ *   frameCaption({ info, probe, position, values })   optional: a frame's caption from the series'
+ *                               `values` ({ <stat>: number }) of that step (default: caption(info, ...))
  *   deadPositions(info)         atlas positions of channels not active on any probe (flagged)
  *   difference                  whether two steps' tiles subtract meaningfully (compare view)
  *
@@ -58,6 +66,10 @@ const featureMaps = {
     { stat: "dead", label: "Dead fraction", format: formatPercent, range: [0, 1] },
   ],
   absent: (step) => `channel not logged at step ${step}`,
+  // Layer-wide normalization needs every tile's range at that step, which only the info holds.
+  stripInfo: (look) => look.norm === "layer",
+  frameTile: (image, layout, at, { info, probe, position, look }) =>
+    colourGreyTile(image, layout, at, { table: normalizationTable(info, probe, position, info ? look.norm : "channel"), cmap: look.cmap }),
   deadPositions: (info) => deadPositions(info),
   difference: true,
 };
@@ -77,6 +89,8 @@ const filters = {
   scale: (info, probe, position, look) => (look.cmap ? ["0", "1"] : null),
   series: [{ stat: "activation", label: "Reached activation", format: formatNumber }],
   absent: (step) => `channel not logged at step ${step}`,
+  stripInfo: () => false,
+  frameCaption: ({ values }) => (values.activation == null ? null : formatNumber(values.activation)),
   deadPositions: () => new Set(),
   difference: false, // pictures optimized from noise: pixel differences say nothing
 };
@@ -111,6 +125,7 @@ const deconv = {
   scale: () => null,
   series: [], // the series route has no per-probe numbers for this kind yet
   absent: (step) => `not among this probe's strongest at step ${step}`,
+  stripInfo: () => true, // captions: each step's activation of the channel on this probe (not in the series)
   deadPositions: () => new Set(), // dead channels are judged on feature maps
   difference: false, // different channels and patches per step: nothing to subtract
 };
