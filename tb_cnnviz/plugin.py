@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tensorboard import errors, plugin_util
@@ -26,6 +27,7 @@ logger = tb_logging.get_logger()
 KEEP_EVERY_STEP = 0  # --samples_per_plugin value meaning "no reservoir sampling"
 _ALL_STEPS = 1 << 30  # read-time stand-in for "every step": downsample=0 returns nothing
 _IMAGE_CACHE_SECONDS = 600
+_CONCURRENT_READS = 16
 _STATISTICS_CACHE_SIZE = 20_000  # steps' statistics kept in memory (a few KB each)
 _STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 
@@ -51,6 +53,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         self._downsample = samples if samples > 0 else _ALL_STEPS
         self._frontend = _frontend_dir()
         self._statistics_cache: dict[str, dict] = {}
+        self._readers = ThreadPoolExecutor(max_workers=_CONCURRENT_READS, thread_name_prefix="cnnviz-read")
 
     def get_plugin_apps(self) -> dict:
         return {
@@ -98,7 +101,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
     def _serve_series(self, request: wrappers.Request) -> wrappers.Response:
         """Per-channel statistics of every step of a tag, for charts, without fetching each info."""
         series = self._series(request)
-        rows = [self._step_statistics(request, datum.values[0]) for datum in series]
+        rows = self._steps_statistics(request, [datum.values[0] for datum in series])
         channels = rows[-1]["channels"] if rows else []
         names = sorted({name for row in rows for name in row["stats"]})
         stats = {name: [_by_channel(row, name, channels) for row in rows] for name in names}
@@ -116,17 +119,18 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         """Channel `channel`'s tile from image `index` at every step, in one PNG (a filmstrip in one request)."""
         channel, index = _int_arg(request, "channel"), _int_arg(request, "index")
         series = self._series(request)
-        rows = [self._step_statistics(request, datum.values[0]) for datum in series]
+        rows = self._steps_statistics(request, [datum.values[0] for datum in series])
         positions = [tile_position(row["channels"], channel, index - 1) for row in rows]
         if index < 1 or all(position is None for position in positions):
             raise errors.NotFoundError(f"no tile of channel {channel} in image {index} at any step of this tag")
         positions = [
             position if index < len(datum.values) else None for datum, position in zip(series, positions, strict=True)
         ]
-        atlases = [
-            self._read(request, datum.values[index]) if position is not None else None
-            for datum, position in zip(series, positions, strict=True)
+        wanted = [
+            datum.values[index] for datum, position in zip(series, positions, strict=True) if position is not None
         ]
+        read = iter(self._read_many(request, wanted))
+        atlases = [next(read) if position is not None else None for position in positions]
         strip = channel_strip(atlases, positions, rows[-1]["grid"], rows[-1]["tile"])
         return http_util.Respond(request, strip, "image/png")
 
@@ -177,26 +181,33 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             f"step {step} is not logged; logged steps: {steps[:20]}{' ...' if len(steps) > 20 else ''}"
         )
 
-    def _step_statistics(self, request: wrappers.Request, blob: provider.BlobReference) -> dict:
-        """A step's kind, channels and per-channel statistics; cached, since a logged step never changes."""
-        cached = self._statistics_cache.get(blob.blob_key)
-        if cached is None:
-            info = json.loads(self._read(request, blob))
-            cached = {
+    def _steps_statistics(self, request: wrappers.Request, blobs: list[provider.BlobReference]) -> list[dict]:
+        """Each step's kind, channels, layout and per-channel statistics from its info blob.
+
+        Cached, since a logged step never changes; the missing ones are read concurrently.
+        """
+        missing = [blob for blob in blobs if blob.blob_key not in self._statistics_cache]
+        for blob, content in zip(missing, self._read_many(request, missing), strict=True):
+            info = json.loads(content)
+            if len(self._statistics_cache) >= _STATISTICS_CACHE_SIZE:
+                self._statistics_cache.pop(next(iter(self._statistics_cache)))
+            self._statistics_cache[blob.blob_key] = {
                 "kind": info.get("kind"),
                 "channels": info.get("channels", []),
                 "grid": info.get("grid"),
                 "tile": info.get("tile"),
                 "stats": channel_statistics(info),
             }
-            if len(self._statistics_cache) >= _STATISTICS_CACHE_SIZE:
-                self._statistics_cache.pop(next(iter(self._statistics_cache)))
-            self._statistics_cache[blob.blob_key] = cached
-        return cached
+        return [self._statistics_cache[blob.blob_key] for blob in blobs]
 
     def _read(self, request: wrappers.Request, blob: provider.BlobReference) -> bytes:
         ctx, _ = _context(request)
         return self._data_provider.read_blob(ctx, blob_key=blob.blob_key)
+
+    def _read_many(self, request: wrappers.Request, blobs: list[provider.BlobReference]) -> list[bytes]:
+        """Blobs in order, read concurrently: each read waits ~40 ms on the data server, not on the CPU."""
+        ctx, _ = _context(request)
+        return list(self._readers.map(lambda blob: self._data_provider.read_blob(ctx, blob_key=blob.blob_key), blobs))
 
 
 def _frontend_dir() -> Path:
