@@ -66,7 +66,7 @@ def report(run_dir: Path) -> None:
     print(f"\n{'series':<40} {'bytes per step':>15} {'total bytes':>12}")
     for tag in layer_tags:
         print(f"{tag:<40} {sizes[tag] / count:>15,.0f} {sizes[tag]:>12,}")
-    print(f"{'CNN Viz feature maps, all layers':<40} {cnnviz_per_step:>15,.0f} {cnnviz_per_step * count:>12,.0f}")
+    print(f"{'CNN Viz, all layers and kinds':<40} {cnnviz_per_step:>15,.0f} {cnnviz_per_step * count:>12,.0f}")
     print(f"{'probe images (logged once)':<40} {'':>15} {sizes[metadata.PROBES_TAG]:>12,}")
     print(f"{SCALARS:<40} {sizes[SCALARS] / count:>15,.0f} {sizes[SCALARS]:>12,}")
     print(f"{OTHER:<40} {'':>15} {sizes[OTHER]:>12,}")
