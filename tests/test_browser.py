@@ -10,6 +10,7 @@ import io
 import itertools
 import subprocess
 import urllib.parse
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -194,13 +195,22 @@ def drawn_tiles(frame, panel: str = "shown") -> list[list[int]]:
     return frame.eval_on_selector_all(f".grid[data-panel={panel}] .tile canvas.tile-picture", READ_RED_CHANNELS)
 
 
+def js_precision(value: float, digits: int) -> float:
+    """JavaScript's rounding to `digits` significant digits: of the double's exact value, ties away from zero.
+
+    (Python's format rounds exact ties to even: 1.125 gives '1.12' where toPrecision(3) gives '1.13'.)
+    """
+    exact = Decimal(value)
+    return float(exact.quantize(Decimal(1).scaleb(exact.adjusted() - digits + 1), rounding=ROUND_HALF_UP))
+
+
 def format_number(value: float) -> str:
     """dom.js formatNumber: 3 significant digits, an exponent only below 1e-3 or from 1e4 on."""
     magnitude = abs(value)
     if magnitude and (magnitude < 1e-3 or magnitude >= 1e4):
-        mantissa, exponent = f"{value:.2e}".split("e")
+        mantissa, exponent = f"{js_precision(value, 3):.2e}".split("e")
         return f"{mantissa}e{int(exponent):+d}"
-    rounded = float(f"{value:.3g}")
+    rounded = js_precision(value, 3) if value else 0.0
     return str(int(rounded)) if rounded.is_integer() else repr(rounded)
 
 

@@ -36,14 +36,19 @@ def test_accuracy_is_well_above_chance(finished_run):
     assert accuracy > 0.6, f"test accuracy {accuracy:.1%} after {EPOCHS} short epochs (chance is 10%)"
 
 
-def test_run_holds_feature_maps_of_every_conv_layer_at_every_epoch(finished_run):
+def test_run_holds_every_kind_of_every_conv_layer_at_every_epoch(finished_run):
     _, run_dir = finished_run
     events = EventAccumulator(str(run_dir), size_guidance={"tensors": 0}).Reload()
 
     content = events.PluginTagToContent(metadata.PLUGIN_NAME)
-    expected_tags = {metadata.PROBES_TAG} | {metadata.layer_tag(name, metadata.FEATURE_MAPS) for name in CONV_LAYERS}
+    kinds = (*metadata.LAYER_KINDS, metadata.DECONV_TOP)
+    expected_tags = {metadata.PROBES_TAG} | {metadata.layer_tag(name, kind) for name in CONV_LAYERS for kind in kinds}
     assert set(content) == expected_tags
     for name in CONV_LAYERS:
+        for kind in metadata.LAYER_KINDS:
+            assert [event.step for event in events.Tensors(metadata.layer_tag(name, kind))] == list(range(EPOCHS))
+        top = events.Tensors(metadata.layer_tag(name, metadata.DECONV_TOP))
+        assert [event.step for event in top] == list(range(0, EPOCHS, 2))  # the demo logs the top 9 every 2nd epoch
         tag = metadata.layer_tag(name, metadata.FEATURE_MAPS)
         assert [event.step for event in events.Tensors(tag)] == list(range(EPOCHS))
         blobs = events.Tensors(tag)[-1].tensor_proto.string_val
