@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> float:
             )
     minutes, seconds = divmod(time.perf_counter() - started, 60)
     print(f"\nTest accuracy: {test_accuracy:.2%} after {args.epochs} epochs ({minutes:.0f} min {seconds:.0f} s).")
-    print(f"Logs in {run_dir}. To see the feature maps:")
+    print(f"Logs in {run_dir}. To browse them in the CNN Viz tab:")
     print(f"    tensorboard --logdir {args.logdir}")
     print("and open http://localhost:6006/#cnnviz")
     return test_accuracy
