@@ -118,14 +118,16 @@ class CNNVizPlugin(base_plugin.TBPlugin):
     def _serve_strip(self, request: wrappers.Request) -> wrappers.Response:
         """Channel `channel`'s tile from image `index` at every step, in one PNG (a filmstrip in one request)."""
         channel, index = _int_arg(request, "channel"), _int_arg(request, "index")
+        if index < 1:
+            raise errors.InvalidArgumentError(f"index must be >= 1 (image 1 is probe 0), got {index}")
         series = self._series(request)
         rows = self._steps_statistics(request, [datum.values[0] for datum in series])
-        positions = [tile_position(row["channels"], channel, index - 1) for row in rows]
-        if index < 1 or all(position is None for position in positions):
-            raise errors.NotFoundError(f"no tile of channel {channel} in image {index} at any step of this tag")
         positions = [
-            position if index < len(datum.values) else None for datum, position in zip(series, positions, strict=True)
+            tile_position(row["channels"], channel, index - 1) if index < len(datum.values) else None
+            for datum, row in zip(series, rows, strict=True)
         ]
+        if all(position is None for position in positions):
+            raise errors.NotFoundError(f"no tile of channel {channel} in image {index} at any step of this tag")
         wanted = [
             datum.values[index] for datum, position in zip(series, positions, strict=True) if position is not None
         ]
