@@ -33,6 +33,24 @@ class ThreeConvNet(nn.Module):
         return self.conv3(x)
 
 
+def strongest_only(maps: torch.Tensor, channel: int) -> torch.Tensor:
+    """Zeiler & Fergus's start: the channel's single strongest activation of image 0, everything else zero."""
+    signal = torch.zeros_like(maps)
+    strongest = maps[0, channel].flatten().argmax()
+    signal[0, channel].view(-1)[strongest] = maps[0, channel].flatten()[strongest]
+    return signal
+
+
+def rectifier(rule: str):
+    """The reverse pass's ReLU: relu of the signal; guided backprop also masks by the forward's sign."""
+
+    def rectify(signal: torch.Tensor, pre_activation: torch.Tensor) -> torch.Tensor:
+        signal = F.relu(signal)
+        return signal * (pre_activation > 0) if rule == "guided" else signal
+
+    return rectify
+
+
 def reference_reverse_pass(net: ThreeConvNet, image: torch.Tensor, channel: int, rule: str) -> torch.Tensor:
     """Zeiler & Fergus by hand: keep the strongest activation, then filter^T, unpool with switches, rectify."""
     with torch.no_grad():
@@ -41,13 +59,8 @@ def reference_reverse_pass(net: ThreeConvNet, image: torch.Tensor, channel: int,
         a2 = F.conv2d(p1, net.conv2.weight, net.conv2.bias, padding=1)
         p2, switches2 = F.max_pool2d(F.relu(a2), 2, return_indices=True)
         a3 = F.conv2d(p2, net.conv3.weight, net.conv3.bias, padding=1)
-        signal = torch.zeros_like(a3)
-        strongest = a3[0, channel].flatten().argmax()
-        signal[0, channel].view(-1)[strongest] = a3[0, channel].flatten()[strongest]
-
-        def rectify(signal, pre_activation):
-            signal = F.relu(signal)
-            return signal * (pre_activation > 0) if rule == "guided" else signal
+        signal = strongest_only(a3, channel)
+        rectify = rectifier(rule)
 
         signal = F.conv_transpose2d(signal, net.conv3.weight, padding=1)
         signal = rectify(F.max_unpool2d(signal, switches2, 2, output_size=a2.shape[-2:]), a2)
@@ -134,13 +147,8 @@ def residual_reference(net: SharedReluResidual, image: torch.Tensor, channel: in
         a2 = net.conv2(h)
         s = F.relu(a2) + h
         a3 = net.conv3(F.relu(s))
-        signal = torch.zeros_like(a3)
-        strongest = a3[0, channel].flatten().argmax()
-        signal[0, channel].view(-1)[strongest] = a3[0, channel].flatten()[strongest]
-
-        def rectify(signal, pre_activation):
-            signal = F.relu(signal)
-            return signal * (pre_activation > 0) if rule == "guided" else signal
+        signal = strongest_only(a3, channel)
+        rectify = rectifier(rule)
 
         at_sum = rectify(F.conv_transpose2d(signal, net.conv3.weight, padding=1), s)
         through_branch = F.conv_transpose2d(rectify(at_sum, a2), net.conv2.weight, padding=1)
