@@ -25,8 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout: demo_training is not installed
 
-from demo_training.data import CLASS_NAMES, PIXEL_MEAN, PIXEL_STD, Split, batch_count, load_split, probe_batch
-from demo_training.train import DEFAULT_BATCH_SIZE, make_model, make_optimizer, train_epoch
+from demo_training.data import Split, batch_count, load_split
+from demo_training.train import DEFAULT_BATCH_SIZE, demo_callback, make_model, make_optimizer, train_epoch
 from tb_cnnviz import CNNVizCallback
 
 TARGET_RATIO = 1.03
@@ -92,15 +92,7 @@ def measure(
     results = []
     with (
         tempfile.TemporaryDirectory() as logdir,
-        CNNVizCallback(
-            model,
-            probe_batch(test),
-            log_dir=logdir,
-            probe_labels=CLASS_NAMES,
-            input_mean=[PIXEL_MEAN],
-            input_std=[PIXEL_STD],
-            kinds=kinds,
-        ) as callback,
+        demo_callback(model, test, kinds, log_dir=logdir) as callback,
     ):
         viz = TimedCallback(callback)
         train_epoch(  # warm-up: kernel selection and caches, not timed

@@ -49,6 +49,22 @@ def make_model(seed: int) -> FashionCNN:
     return FashionCNN().to(memory_format=torch.channels_last)
 
 
+def demo_callback(model: nn.Module, test: Split, kinds: Sequence[str], **destination) -> CNNVizCallback:
+    """The demo's CNN Viz: class-ordered probes, class names, and `destination` (writer= or log_dir=)."""
+    return CNNVizCallback(
+        model,
+        probe_batch(test),
+        probe_labels=CLASS_NAMES,
+        input_mean=[PIXEL_MEAN],
+        input_std=[PIXEL_STD],
+        kinds=kinds,
+        # Zeiler & Fergus's top-9 patches per channel, from test images that are not probes.
+        deconv_dataset=test.images[-DECONV_DATASET_SIZE:],
+        deconv_dataset_every=2,
+        **destination,
+    )
+
+
 def make_optimizer(
     model: nn.Module, total_steps: int
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
@@ -159,18 +175,7 @@ def main(argv: Sequence[str] | None = None) -> float:
     started = time.perf_counter()
     with (
         SummaryWriter(run_dir) as writer,
-        CNNVizCallback(
-            model,
-            probe_batch(test),
-            writer=writer,
-            probe_labels=CLASS_NAMES,
-            input_mean=[PIXEL_MEAN],
-            input_std=[PIXEL_STD],
-            kinds=args.kinds,
-            # Zeiler & Fergus's top-9 patches per channel, from test images that are not probes.
-            deconv_dataset=test.images[-DECONV_DATASET_SIZE:],
-            deconv_dataset_every=2,
-        ) as viz,
+        demo_callback(model, test, args.kinds, writer=writer) as viz,
     ):
         for epoch in range(args.epochs):
             train_loss = train_epoch(
