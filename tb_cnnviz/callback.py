@@ -12,7 +12,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tb_cnnviz import metadata, render
 from tb_cnnviz.methods.capture import feature_maps
 from tb_cnnviz.methods.deconv import deconvnet
-from tb_cnnviz.methods.layers import LayerSpec, resolve_layers, unwrap_model
+from tb_cnnviz.methods.layers import LayerSpec, first_conv, resolve_layers
 from tb_cnnviz.methods.maximize import CHEAP_SETTINGS, maximize_filters
 from tb_cnnviz.methods.model_state import model_device
 from tb_cnnviz.methods.relu_rules import RULES
@@ -264,11 +264,11 @@ def _checked_probes(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"probe_images must be a float tensor (N, C, H, W) as the model takes it, got {described}")
     if len(images) == 0:
         raise ValueError("probe_images is empty; pass at least one image (N >= 1)")
-    first_conv = next((m for m in unwrap_model(model).modules() if isinstance(m, nn.Conv2d)), None)
-    if first_conv is not None and first_conv.in_channels != images.shape[1]:
+    conv = first_conv(model)
+    if conv is not None and conv.in_channels != images.shape[1]:
         raise ValueError(
             f"probe_images have {images.shape[1]} channels (shape {tuple(images.shape)}) but the model's "
-            f"first Conv2d takes {first_conv.in_channels}; pass images shaped (N, {first_conv.in_channels}, H, W)"
+            f"first Conv2d takes {conv.in_channels}; pass images shaped (N, {conv.in_channels}, H, W)"
         )
     return images.detach().to("cpu", copy=True)
 

@@ -29,7 +29,7 @@ from tb_cnnviz.checkpoints import (
     stored_position,
 )
 from tb_cnnviz.layer_listing import format_layer_table, list_layers
-from tb_cnnviz.methods.layers import unwrap_model
+from tb_cnnviz.methods.layers import first_conv
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device
 from tb_cnnviz.model_factory import build_model
 from tb_cnnviz.probe_images import DEMO_DATASET, ProbeImageError, load_probe_images
@@ -96,8 +96,8 @@ def log_checkpoints_command(arguments: argparse.Namespace) -> None:
 
 def _input_channels(model: nn.Module) -> int:
     """Channels of the model's first Conv2d (3 if it has none), so image files load in the right mode."""
-    first_conv = next((m for m in unwrap_model(model).modules() if isinstance(m, nn.Conv2d)), None)
-    return first_conv.in_channels if first_conv is not None else 3
+    conv = first_conv(model)
+    return conv.in_channels if conv is not None else 3
 
 
 def _check_model_takes(model: nn.Module, images: torch.Tensor, source: str) -> None:

@@ -93,3 +93,8 @@ def single_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Modu
     if len(selected) != 1:
         raise ValueError(f"layer must name exactly one layer, {layer!r} matches {len(selected)}: {list(selected)}")
     return next(iter(selected.items()))
+
+
+def first_conv(model: nn.Module) -> nn.Conv2d | None:
+    """The first nn.Conv2d of the (unwrapped) model, which tells what input channels it takes; None if none."""
+    return next((module for module in unwrap_model(model).modules() if isinstance(module, nn.Conv2d)), None)

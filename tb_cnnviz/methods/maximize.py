@@ -25,7 +25,7 @@ from torch import nn
 from tb_cnnviz.methods.capture import layer_output
 from tb_cnnviz.methods.image_param import ImageParam, make_param, tile_to
 from tb_cnnviz.methods.input_space import normalizer
-from tb_cnnviz.methods.layers import single_layer, unwrap_model
+from tb_cnnviz.methods.layers import first_conv, single_layer, unwrap_model
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
 from tb_cnnviz.methods.transforms import (
     RobustnessTransforms,
@@ -331,7 +331,7 @@ def seeded_generator(seed: int, item: int) -> torch.Generator:
 
 
 def first_conv_in_channels(network: nn.Module) -> int:
-    for module in network.modules():
-        if isinstance(module, nn.Conv2d):
-            return module.in_channels
+    conv = first_conv(network)
+    if conv is not None:
+        return conv.in_channels
     raise ValueError(f"{type(network).__name__} has no nn.Conv2d to infer the input channels; pass in_channels=")
