@@ -136,6 +136,17 @@ class Tab:
     def grid(self, frame, panel: str = "shown") -> dict:
         return frame.eval_on_selector(f".grid[data-panel={panel}]", "grid => ({ ...grid.dataset })")
 
+    def keep_screenshot(self, name: str) -> None:
+        """Save what the page shows as tests/artifacts/<name>.png, for people to look at."""
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=ARTIFACTS / f"{name}.png")
+
+    def keep_screenshots_at_both_sizes(self, name: str) -> None:
+        """Screenshots at 1400x900 and at 1000x800 (the narrow width the tab must stay usable at)."""
+        self.keep_screenshot(f"{name}-1400x900")
+        self.page.set_viewport_size({"width": 1000, "height": 800})
+        self.keep_screenshot(f"{name}-1000x800")
+
     def csp_violations(self) -> list[str]:
         recorded = [frame.evaluate("window.__cspViolations") for frame in (self.page.main_frame, self.frame)]
         assert None not in recorded, "the violation recorder must run in TensorBoard's page and in the tab's frame"
@@ -236,10 +247,7 @@ def test_keyboard_steps_show_the_served_atlas_of_the_new_step(server, tab):
     assert drawn_tiles(frame) == served_tiles(server, STEPS - 3)
     assert frame.text_content(".step-value") == str(STEPS - 3)
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    tab.page.screenshot(path=ARTIFACTS / "cnnviz-1400x900.png")
-    tab.page.set_viewport_size({"width": 1000, "height": 800})
-    tab.page.screenshot(path=ARTIFACTS / "cnnviz-1000x800.png")
+    tab.keep_screenshots_at_both_sizes("cnnviz")
     assert tab.console_errors == []
     assert tab.csp_violations() == []
 
@@ -263,8 +271,7 @@ def test_view_state_survives_a_reload_of_the_tensorboard_page(server, tab):
     frame.wait_for_selector("dialog.lightbox[open]")
     assert frame.eval_on_selector(".layer[aria-current]", "button => button.dataset.layer") == LAYER
     assert tab.page.url.split("#")[1].startswith("cnnviz&"), "TensorBoard still shows the CNN Viz tab"
-    ARTIFACTS.mkdir(exist_ok=True)
-    tab.page.screenshot(path=ARTIFACTS / "cnnviz-lightbox.png")
+    tab.keep_screenshot("cnnviz-lightbox")
 
     tab.page.keyboard.press("Escape")
     frame.wait_for_selector("dialog.lightbox:not([open])", state="attached")
@@ -310,13 +317,10 @@ def test_filter_images_show_the_served_atlas_and_each_reached_activation(server,
     frame.wait_for_selector("dialog.lightbox[open]")
     assert frame.text_content("dialog.lightbox h2") == f"Layer {LAYER} · Filter images · channel 3 · step {last - 1}"
     assert frame.is_hidden("dialog.lightbox figure"), "filter images come from no probe image"
-    ARTIFACTS.mkdir(exist_ok=True)
-    tab.page.screenshot(path=ARTIFACTS / "cnnviz-filters-lightbox.png")
+    tab.keep_screenshot("cnnviz-filters-lightbox")
     tab.page.keyboard.press("Escape")
 
-    tab.page.screenshot(path=ARTIFACTS / "cnnviz-filters-1400x900.png")
-    tab.page.set_viewport_size({"width": 1000, "height": 800})
-    tab.page.screenshot(path=ARTIFACTS / "cnnviz-filters-1000x800.png")
+    tab.keep_screenshots_at_both_sizes("cnnviz-filters")
 
     frame.click("label:has(input[name='cnnviz-kind'][value='feature_maps'])")  # back: the probe counts again
     frame = tab.wait_for_grid(source=atlas_source(last - 1, probe=2, run=FILTER_RUN))
@@ -395,10 +399,7 @@ def test_deconv_shows_each_probe_projection_beside_its_input_patch_with_value_ch
     assert_box_drawn_at(drawn, info["boxes"][probe][position])
     details = frame.text_content(".grid[data-panel=shown] .channel-details")
     assert f"Channel {channels[position]}" in details and format_number(activations[position]) in details
-    ARTIFACTS.mkdir(exist_ok=True)
-    tab.page.screenshot(path=ARTIFACTS / "cnnviz-deconv-1400x900.png")
-    tab.page.set_viewport_size({"width": 1000, "height": 800})
-    tab.page.screenshot(path=ARTIFACTS / "cnnviz-deconv-1000x800.png")
+    tab.keep_screenshots_at_both_sizes("cnnviz-deconv")
 
     frame.click(f".grid[data-panel=shown] .tile[data-position='{position}']")  # enlarged, with its field
     frame.wait_for_selector("dialog.lightbox[open]")
@@ -455,10 +456,7 @@ def test_top_patches_of_the_dataset_show_the_latest_logged_step_at_or_before_the
     assert values == [format_number(value) for row in info["values"] for value in row]
     indices = frame.eval_on_selector_all(".top-projection figcaption", TEXTS)
     assert indices == [f"#{index}" for row in info["indices"] for index in row]
-    ARTIFACTS.mkdir(exist_ok=True)
-    tab.page.screenshot(path=ARTIFACTS / "cnnviz-top9-1400x900.png")
-    tab.page.set_viewport_size({"width": 1000, "height": 800})
-    tab.page.screenshot(path=ARTIFACTS / "cnnviz-top9-1000x800.png")
+    tab.keep_screenshots_at_both_sizes("cnnviz-top9")
     assert tab.console_errors == []
     assert tab.csp_violations() == []
 
@@ -566,8 +564,7 @@ def test_filmstrip_shows_a_channel_over_training_with_its_statistics(server, tab
         frame.eval_on_selector_all(".filmstrip .frame canvas", READ_RED_CHANNELS)[-1]
         == served_tiles(server, STEPS - 1)[channel]
     )
-    ARTIFACTS.mkdir(exist_ok=True)
-    tab.page.screenshot(path=ARTIFACTS / "cnnviz-filmstrip-1400x900.png")
+    tab.keep_screenshot("cnnviz-filmstrip-1400x900")
 
     on_screen = frame.eval_on_selector(".lightbox-figure", "figure => [figure.scrollWidth, figure.scrollHeight]")
     assert frame.eval_on_selector(".filmstrip-frames", "row => row.scrollWidth > row.clientWidth"), "frames scroll"
@@ -588,7 +585,7 @@ def test_filmstrip_shows_a_channel_over_training_with_its_statistics(server, tab
     assert len(set(probe_region.get_flattened_data())) > 50, "the probe image (random pixels) is in the export"
     image.save(ARTIFACTS / "cnnviz-export-filmstrip.png")
     tab.page.set_viewport_size({"width": 1000, "height": 800})
-    tab.page.screenshot(path=ARTIFACTS / "cnnviz-filmstrip-1000x800.png")
+    tab.keep_screenshot("cnnviz-filmstrip-1000x800")
     assert tab.console_errors == []
     assert tab.csp_violations() == []
 
@@ -632,8 +629,7 @@ def test_compare_two_steps_side_by_side_with_their_signed_difference_then_anothe
     tab.wait_for_grid(source=atlas_source(step, probe=1))
     frame = tab.wait_for_grid(panel="compared", source=atlas_source(other, probe=1))
     assert drawn_tiles(frame, "compared") == served_tiles(server, other, probe=1)
-    ARTIFACTS.mkdir(exist_ok=True)
-    tab.page.screenshot(path=ARTIFACTS / "cnnviz-compare-steps-1400x900.png")
+    tab.keep_screenshot("cnnviz-compare-steps-1400x900")
 
     frame.select_option("#cnnviz-compare", "run")  # the same step of another run: run_b stops at step 3
     frame = tab.wait_for_grid(panel="compared", source=atlas_source(FILTER_STEPS - 1, probe=1, run=FILTER_RUN))
@@ -650,7 +646,7 @@ def test_compare_two_steps_side_by_side_with_their_signed_difference_then_anothe
     assert image.size == (2 * (width + 32), 2 * (height + 32))
     image.save(ARTIFACTS / "cnnviz-export-compare.png")
     tab.page.set_viewport_size({"width": 1000, "height": 800})
-    tab.page.screenshot(path=ARTIFACTS / "cnnviz-compare-runs-1000x800.png")
+    tab.keep_screenshot("cnnviz-compare-runs-1000x800")
     assert tab.console_errors == []
     assert tab.csp_violations() == []
 
@@ -702,8 +698,7 @@ def test_layer_health_charts_mean_activation_and_dead_channels_and_the_grid_flag
         [sum(probe_mean(info, "mean", k) for k in range(channels)) / channels for info in infos]
     )
     assert deads == pytest.approx([len(dead_positions(info)) / channels for info in infos])
-    ARTIFACTS.mkdir(exist_ok=True)
-    tab.page.screenshot(path=ARTIFACTS / "cnnviz-health-1400x900.png")
+    tab.keep_screenshot("cnnviz-health-1400x900")
 
     frame.click(f".health-row[data-layer='{LAYER}'] .health-layer")  # a layer's name opens its channels
     frame = tab.wait_for_grid(source=atlas_source(STEPS - 1))
@@ -718,7 +713,7 @@ def test_layer_health_charts_mean_activation_and_dead_channels_and_the_grid_flag
     assert flagged == dead_positions(infos[step])
     tab.page.mouse.move(0, 0)  # no tile hovered: the info bar sums up the layer
     assert f"{len(flagged)} dead" in frame.text_content(".grid[data-panel=shown] .channel-details")
-    tab.page.screenshot(path=ARTIFACTS / "cnnviz-dead-channels.png")
+    tab.keep_screenshot("cnnviz-dead-channels")
     assert tab.console_errors == []
     assert tab.csp_violations() == []
 
