@@ -24,10 +24,23 @@ DECONV = "deconv"
 DECONV_TOP = "deconv_top"  # dataset top-9 patches and their projections; logged alongside DECONV
 LAYER_KINDS = (FEATURE_MAPS, FILTERS, DECONV)
 
+# Model-level kinds: about the whole classifier, not one layer; logged under "model/<kind>".
+SALIENCY = "saliency"
+GRAD_CAM = "grad_cam"
+CLASS_VISUALIZATION = "class_visualization"
+FOOLING = "fooling"
+MODEL_KINDS = (SALIENCY, GRAD_CAM, CLASS_VISUALIZATION, FOOLING)
+MODEL_SCOPE = "model"
+
 
 def layer_tag(layer: str, kind: str) -> str:
     """Tag of one layer's time series of one kind, e.g. "features.0/feature_maps"."""
     return f"{layer}/{kind}"
+
+
+def model_tag(kind: str) -> str:
+    """Tag of a model-level kind's time series, e.g. "model/saliency"."""
+    return f"{MODEL_SCOPE}/{kind}"
 
 
 def create_summary_metadata(kind: str, **content) -> SummaryMetadata:

@@ -226,8 +226,8 @@ def _by_channel(row: dict, name: str, channels: list[int]) -> list:
 
 
 def _describe_run(run: str, tags: dict) -> dict:
-    """One run's probes and layers (model order) from the metadata of its time series."""
-    probes, layers = None, {}
+    """One run's probes, layers (model order) and model-level kinds from the metadata of its time series."""
+    probes, layers, model_kinds = None, {}, {}
     for tag, series in tags.items():
         try:
             content = metadata.parse_plugin_content(series.plugin_content)
@@ -242,6 +242,9 @@ def _describe_run(run: str, tags: dict) -> dict:
                 "labels": content.get("labels"),
             }
             continue
+        if content.get("scope") == metadata.MODEL_SCOPE:
+            model_kinds[content["kind"]] = tag
+            continue
         name = content.get("layer")
         layer = layers.setdefault(
             name,
@@ -255,7 +258,8 @@ def _describe_run(run: str, tags: dict) -> dict:
         )
         layer["kinds"][content["kind"]] = tag
     ordered = sorted(layers.values(), key=lambda layer: (layer["index"], str(layer["name"])))
-    return {"run": run, "probes": probes, "layers": ordered}
+    model = {"kinds": model_kinds} if model_kinds else None
+    return {"run": run, "probes": probes, "layers": ordered, "model": model}
 
 
 def _context(request: wrappers.Request) -> tuple:

@@ -16,6 +16,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from tb_cnnviz import metadata
+from tb_cnnviz.methods.overlays import as_rgb, overlay
+
+MODEL_TILE_MIN_SIZE = 96  # pixels of a model-level tile's longer side: colour over a 28 px probe is unreadable
+PANE_GAP = 4  # white pixel columns between the panes of a fooling tile
 
 
 def grid_shape(count: int) -> tuple[int, int]:
@@ -260,3 +264,141 @@ def render_probes(images: torch.Tensor, labels: list[str] | None, mean=None, std
         "labels": list(labels) if labels is not None else None,
     }
     return info, [png_bytes(picture) for picture in display_images(images, mean, std)]
+
+
+def display_scale(height: int, width: int) -> int:
+    """Integer upscale that brings an image's longer side to at least MODEL_TILE_MIN_SIZE pixels."""
+    return max(1, math.ceil(MODEL_TILE_MIN_SIZE / max(height, width)))
+
+
+def _upscaled(pictures: torch.Tensor, scale: int) -> torch.Tensor:
+    """(N, C, H, W) pictures enlarged `scale` times with nearest pixels, so pixels stay crisp."""
+    return F.interpolate(pictures, scale_factor=scale, mode="nearest") if scale > 1 else pictures
+
+
+def _rgb_pixels(pictures: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) display-space floats in [0, 1] -> (N, H, W, 3) uint8."""
+    return (as_rgb(pictures) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def probe_pictures(images: torch.Tensor, mean=None, std=None) -> torch.Tensor:
+    """Model inputs (N, C, H, W) -> display-space float pictures (N, 1 or 3, H, W) in [0, 1], as display_images."""
+    pixels = torch.from_numpy(display_images(images, mean, std)).float() / 255
+    return pixels[:, None] if pixels.dim() == 3 else pixels.permute(0, 3, 1, 2)
+
+
+def render_explanations(
+    kind: str,
+    pictures: torch.Tensor,
+    heatmaps: torch.Tensor,
+    predicted: torch.Tensor,
+    probabilities: torch.Tensor,
+    *,
+    class_names: list[str] | None,
+    labels: list[str] | None,
+    **extra,
+) -> tuple[dict, list[bytes]]:
+    """Info dict and one RGB atlas of each probe with its heatmap (N, h, w) in [0, 1] over it in colour.
+
+    `pictures` are the probes in display space (probe_pictures); `predicted` and `probabilities` the
+    class each map explains and its softmax probability. `extra` (Grad-CAM's layer) goes into the info.
+    """
+    scale = display_scale(*pictures.shape[-2:])
+    tiles = _rgb_pixels(overlay(_upscaled(pictures.float().cpu(), scale), heatmaps.detach().float().cpu()))
+    grid = grid_shape(len(tiles))
+    info = {
+        "version": metadata.VERSION,
+        "kind": kind,
+        "probes": len(tiles),
+        "channels": list(range(len(tiles))),
+        "tile": list(tiles.shape[1:3]),
+        "grid": list(grid),
+        "class_names": class_names,
+        "labels": labels,
+        "target": "predicted",
+        "predicted": predicted.tolist(),
+        "probabilities": _rounded(probabilities.detach().float().cpu().numpy()),
+        **extra,
+    }
+    return info, [png_bytes(pack_atlas(tiles, grid))]
+
+
+def render_class_images(
+    images: torch.Tensor,
+    classes: list[int],
+    scores: torch.Tensor,
+    probabilities: torch.Tensor,
+    *,
+    class_names: list[str] | None,
+    steps: int,
+    l2: float,
+) -> tuple[dict, list[bytes]]:
+    """Info dict and one atlas of the (K, C, H, W) class images, already in [0, 1], one tile per class."""
+    pictures = display_images(images, mean=0.0, std=1.0)
+    grid = grid_shape(len(classes))
+    info = {
+        "version": metadata.VERSION,
+        "kind": metadata.CLASS_VISUALIZATION,
+        "channels": list(classes),
+        "tile": list(pictures.shape[1:3]),
+        "grid": list(grid),
+        "class_names": class_names,
+        "scores": _rounded(scores.detach().float().cpu().numpy()),
+        "probabilities": _rounded(probabilities.detach().float().cpu().numpy()),
+        "steps": steps,
+        "l2": l2,
+    }
+    return info, [png_bytes(pack_atlas(pictures, grid))]
+
+
+def render_fooling(
+    originals: torch.Tensor,
+    changed: torch.Tensor,
+    *,
+    class_names: list[str] | None,
+    labels: list[str] | None,
+    **numbers,
+) -> tuple[dict, list[bytes]]:
+    """Info dict and one RGB atlas whose tile per probe is original | changed | magnified difference.
+
+    `originals` and `changed` are display-space images in [0, 1]. The difference pane shows
+    changed - original around mid-grey, multiplied so its largest |change| reaches black or white;
+    the factor goes into the info as "magnification". `numbers` (targets, steps, probabilities...)
+    are per-probe tensors or plain values copied into the info.
+    """
+    originals, changed = originals.detach().float().cpu(), changed.detach().float().cpu()
+    difference = changed - originals
+    largest = difference.abs().amax(dim=(1, 2, 3))
+    magnification = torch.where(largest > 0, 0.5 / largest.clamp_min(1e-12), torch.ones_like(largest))
+    panes = [originals, changed, 0.5 + difference * magnification.view(-1, 1, 1, 1)]
+    scale = display_scale(*originals.shape[-2:])
+    pictures = [_rgb_pixels(_upscaled(pane, scale)) for pane in panes]
+    count, height, width = pictures[0].shape[:3]
+    gap = np.full((count, height, PANE_GAP, 3), 255, dtype=np.uint8)
+    tiles = np.concatenate([pictures[0], gap, pictures[1], gap, pictures[2]], axis=2)
+    grid = grid_shape(count)
+    info = {
+        "version": metadata.VERSION,
+        "kind": metadata.FOOLING,
+        "probes": count,
+        "channels": list(range(count)),
+        "tile": list(tiles.shape[1:3]),
+        "grid": list(grid),
+        "panes": ["original", "changed", "difference"],
+        "pane_width": width,
+        "pane_gap": PANE_GAP,
+        "class_names": class_names,
+        "labels": labels,
+        "magnification": _rounded(magnification.numpy()),
+        **{name: _plain(value) for name, value in numbers.items()},
+    }
+    return info, [png_bytes(pack_atlas(tiles, grid))]
+
+
+def _plain(value):
+    """A tensor as JSON-ready lists (floats rounded), anything else as is."""
+    if not isinstance(value, torch.Tensor):
+        return value
+    if value.is_floating_point():
+        return _rounded(value.detach().float().cpu().numpy())
+    return value.tolist()

@@ -19,6 +19,12 @@ def channel_statistics(info: dict) -> dict[str, list]:
         }
     if info.get("kind") == metadata.FILTERS:
         return {"activation": list(info["activations"])}
+    if info.get("kind") in (metadata.SALIENCY, metadata.GRAD_CAM):
+        return {"probability": list(info["probabilities"])}
+    if info.get("kind") == metadata.CLASS_VISUALIZATION:
+        return {"probability": list(info["probabilities"]), "score": list(info["scores"])}
+    if info.get("kind") == metadata.FOOLING:
+        return {"steps": list(info["steps"]), "target_probability": list(info["target_probabilities"])}
     return {}
 
 

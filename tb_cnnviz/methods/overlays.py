@@ -34,6 +34,12 @@ def normalize_heatmap(values: torch.Tensor) -> torch.Tensor:
     return (values.float() - low) / span
 
 
+def as_rgb(images: torch.Tensor) -> torch.Tensor:
+    """Display-space images (N, C, H, W) -> (N, 3, H, W) in [0, 1]; other channel counts than 3 show the first."""
+    pictures = images.detach().float().clamp(0, 1)
+    return pictures if pictures.shape[1] == 3 else pictures[:, :1].expand(-1, 3, -1, -1)
+
+
 def overlay(images: torch.Tensor, heatmap: torch.Tensor, alpha: float = 0.5) -> torch.Tensor:
     """Images (N, C, H, W) in display space [0, 1] with `heatmap` (N, h, w) in [0, 1] over them in colour.
 
@@ -46,7 +52,6 @@ def overlay(images: torch.Tensor, heatmap: torch.Tensor, alpha: float = 0.5) -> 
         raise ValueError(
             f"need images (N, C, H, W) and heatmap (N, h, w), got {tuple(images.shape)} and {tuple(heatmap.shape)}"
         )
-    pictures = images.detach().float().clamp(0, 1)
-    rgb = pictures if pictures.shape[1] == 3 else pictures[:, :1].expand(-1, 3, -1, -1)
+    rgb = as_rgb(images)
     colors = heat_colors(resize_heatmap(heatmap.detach().to(images.device), tuple(images.shape[-2:])))
     return (1 - alpha) * rgb + alpha * colors
