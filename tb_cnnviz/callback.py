@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -11,11 +12,17 @@ from torch.utils.tensorboard import SummaryWriter
 
 from tb_cnnviz import metadata, render
 from tb_cnnviz.methods.capture import feature_maps
+from tb_cnnviz.methods.class_scores import softmax_table
+from tb_cnnviz.methods.class_visualization import class_visualization
 from tb_cnnviz.methods.deconv import deconvnet
-from tb_cnnviz.methods.layers import LayerSpec, first_conv, resolve_layers
+from tb_cnnviz.methods.fooling import fooling_images
+from tb_cnnviz.methods.grad_cam import grad_cam, last_conv
+from tb_cnnviz.methods.layers import LayerSpec, first_conv, resolve_layers, single_layer
 from tb_cnnviz.methods.maximize import CHEAP_SETTINGS, maximize_filters
 from tb_cnnviz.methods.model_state import model_device
+from tb_cnnviz.methods.overlays import normalize_heatmap
 from tb_cnnviz.methods.relu_rules import RULES
+from tb_cnnviz.methods.saliency import saliency
 from tb_cnnviz.methods.top_activations import top_activations
 from tb_cnnviz.summary import write_blob_sequence
 
@@ -26,6 +33,11 @@ class CNNVizWarning(UserWarning):
 
 ChannelSpec = Sequence[int] | dict[str, Sequence[int]] | None
 
+# Class images per log in the callback: 64 steps already show the class's strokes on small models.
+CLASS_STEPS = 64
+# With more classes than this (ImageNet), class images are made for the probes' predicted classes only.
+MAX_CLASS_IMAGES = 16
+
 
 class CNNVizCallback:
     """Logs what chosen layers learn into TensorBoard event files, for the CNN Viz tab.
@@ -34,8 +46,14 @@ class CNNVizCallback:
     "filters" (filter-maximizing images from seeded noise, `filter_options` go to
     maximize_filters) and "deconv" (deconvnet projections of each probe's strongest channels, plus
     the dataset's top-9 patches every `deconv_dataset_every` steps when `deconv_dataset` is given).
-    Layers, probes, channels and seeds are fixed at the first log and reused at every step, so steps
-    compare. Logging never changes training: the model runs in eval mode, modes, gradients,
+    Model-level kinds, each opt-in by name, explain the classifier's decision on the probes:
+    "saliency", "grad_cam" (at `grad_cam_layer`, default the last Conv2d), "class_visualization"
+    (`class_options` go to class_visualization; default: every class, or the probes' predicted
+    classes when there are more than 16) and "fooling" (`fooling_options` go to fooling_images;
+    default target: each probe's second most likely class at the first log). `class_names` name
+    the model's outputs in the tab.
+    Layers, probes, channels, classes, targets and seeds are fixed at the first log and reused at
+    every step, so steps compare. Logging never changes training: the model runs in eval mode, modes, gradients,
     requires_grad and the RNG state come back as found, and problems become CNNVizWarning.
     """
 
@@ -62,6 +80,10 @@ class CNNVizCallback:
         deconv_channels: Sequence[int] | None = None,
         deconv_dataset: torch.Tensor | Iterable | None = None,
         deconv_dataset_every: int = 5,
+        class_names: Sequence[str] | None = None,
+        grad_cam_layer: str | nn.Module | None = None,
+        class_options: dict | None = None,
+        fooling_options: dict | None = None,
     ) -> None:
         if log_dir is not None and writer is not None:
             raise ValueError("pass log_dir or writer, not both: the writer already has a log dir")
@@ -75,14 +97,27 @@ class CNNVizCallback:
         if probe_labels is not None and len(probe_labels) != len(self.probe_images):
             raise ValueError(f"probe_labels has {len(probe_labels)} names for {len(self.probe_images)} probe images")
         self.probe_labels = [str(label) for label in probe_labels] if probe_labels is not None else None
-        unknown = sorted(set(kinds) - set(metadata.LAYER_KINDS))
+        loggable = metadata.LAYER_KINDS + metadata.MODEL_KINDS
+        unknown = sorted(set(kinds) - set(loggable))
         if unknown or not kinds:
-            raise ValueError(
-                f"kinds {unknown or list(kinds)} are not loggable; choose from {list(metadata.LAYER_KINDS)}"
-            )
+            raise ValueError(f"kinds {unknown or list(kinds)} are not loggable; choose from {list(loggable)}")
         self.kinds = tuple(kinds)
+        size = tuple(self.probe_images.shape[-2:])
         # Filter images start from seeded noise: same seed and channels every step, so steps compare.
-        self.filter_options = {**CHEAP_SETTINGS, "size": tuple(self.probe_images.shape[-2:]), **(filter_options or {})}
+        self.filter_options = {**CHEAP_SETTINGS, "size": size, **_checked_options(maximize_filters, filter_options)}
+        self.class_options = {
+            "size": size, "steps": CLASS_STEPS, "l2": _default(class_visualization, "l2"),
+            **_checked_options(class_visualization, class_options),
+        }  # fmt: skip
+        self.fooling_options = {
+            "max_steps": _default(fooling_images, "max_steps"),
+            **_checked_options(fooling_images, fooling_options),
+        }
+        self.class_names = [str(name) for name in class_names] if class_names is not None else None
+        self.grad_cam_layer = None
+        if metadata.GRAD_CAM in self.kinds:
+            chosen = single_layer(model, grad_cam_layer) if grad_cam_layer is not None else last_conv(model)
+            self.grad_cam_layer = chosen
         self.seed = seed
         if deconv_rule not in RULES:
             raise ValueError(f"deconv_rule {deconv_rule!r} is unknown; choose one of {list(RULES)}")
@@ -111,6 +146,9 @@ class CNNVizCallback:
         if self.is_logging_rank:
             self.writer = writer if writer is not None else SummaryWriter(log_dir=log_dir)
         self._probes_logged = False
+        self._class_count: int | None = None  # the model's, checked against class_names at the first log
+        self._classes: list[int] | None = None  # class images' classes, fixed at the first log
+        self._fooling_targets: list[int] | None = None  # fixed at the first log
 
     def on_epoch_end(self, epoch: int, step: int | None = None) -> None:
         """Log at `step` (default: `epoch`) when `epoch` is due under `every_n_epochs`."""
@@ -124,13 +162,17 @@ class CNNVizCallback:
         if not self._probes_logged:
             self._guarded("probe images", self._log_probes, step)
             self._probes_logged = True
-        if not self.layers:
-            return
         with _rng_preserved(self.model):
-            modules = list(self.layers.values())
-            maps = self._guarded("feature maps", feature_maps, self.model, self.probe_images, modules)
-            for name, output in (maps or {}).items():
-                self._guarded(f"layer {name!r}", self._log_layer, name, output, step)
+            if self.layers and set(self.kinds) & set(metadata.LAYER_KINDS):
+                modules = list(self.layers.values())
+                maps = self._guarded("feature maps", feature_maps, self.model, self.probe_images, modules)
+                for name, output in (maps or {}).items():
+                    self._guarded(f"layer {name!r}", self._log_layer, name, output, step)
+            model_kinds = [kind for kind in self.kinds if kind in metadata.MODEL_KINDS]
+            probabilities = self._guarded("class predictions", self._probabilities) if model_kinds else None
+            if probabilities is not None:
+                for kind in model_kinds:
+                    self._guarded(kind.replace("_", " "), getattr(self, f"_log_{kind}"), probabilities, step)
         self.writer.flush()
 
     def close(self) -> None:
@@ -153,6 +195,78 @@ class CNNVizCallback:
         write_blob_sequence(
             self.writer, metadata.PROBES_TAG, info, blobs, step, count=info["count"], labels=info["labels"]
         )
+
+    def _probabilities(self) -> torch.Tensor:
+        """(N, classes) softmax of the probes; at the first call, checks class_names against the model."""
+        table = softmax_table(self.model, self.probe_images)
+        if self._class_count is None:
+            self._class_count = table.shape[1]
+            if self.class_names is not None and len(self.class_names) != self._class_count:
+                names, self.class_names = self.class_names, None
+                raise ValueError(
+                    f"class_names has {len(names)} names but the model outputs {self._class_count} classes; "
+                    "the tab shows class numbers instead (pass one name per output)"
+                )
+        return table
+
+    def _write_model_view(self, kind: str, step: int, info: dict, blobs: list[bytes]) -> None:
+        write_blob_sequence(self.writer, metadata.model_tag(kind), info, blobs, step, scope=metadata.MODEL_SCOPE)
+
+    def _probe_pictures(self) -> torch.Tensor:
+        return render.probe_pictures(self.probe_images, self.input_mean, self.input_std)
+
+    def _log_saliency(self, probabilities: torch.Tensor, step: int) -> None:
+        predicted = probabilities.argmax(dim=1)
+        heatmaps = normalize_heatmap(saliency(self.model, self.probe_images, predicted))
+        self._write_explanations(metadata.SALIENCY, heatmaps, probabilities, step)
+
+    def _log_grad_cam(self, probabilities: torch.Tensor, step: int) -> None:
+        name, module = self.grad_cam_layer
+        heatmaps = grad_cam(self.model, self.probe_images, module, probabilities.argmax(dim=1))
+        self._write_explanations(
+            metadata.GRAD_CAM, heatmaps, probabilities, step, layer=name, layer_size=list(heatmaps.shape[1:])
+        )
+
+    def _write_explanations(
+        self, kind: str, heatmaps: torch.Tensor, probabilities: torch.Tensor, step: int, **extra
+    ) -> None:
+        confidence, predicted = probabilities.max(dim=1)
+        info, blobs = render.render_explanations(
+            kind, self._probe_pictures(), heatmaps, predicted, confidence,
+            class_names=self.class_names, labels=self.probe_labels, **extra,
+        )  # fmt: skip
+        self._write_model_view(kind, step, info, blobs)
+
+    def _log_class_visualization(self, probabilities: torch.Tensor, step: int) -> None:
+        if self._classes is None:
+            self._classes = _default_classes(probabilities)
+        options = {"classes": self._classes, **self.class_options}
+        result = class_visualization(
+            self.model, seed=self.seed, in_channels=self.probe_images.shape[1],
+            input_mean=self.input_mean, input_std=self.input_std, **options,
+        )  # fmt: skip
+        info, blobs = render.render_class_images(
+            result.images, result.classes, result.scores, result.probabilities,
+            class_names=self.class_names, steps=options["steps"], l2=options["l2"],
+        )  # fmt: skip
+        self._write_model_view(metadata.CLASS_VISUALIZATION, step, info, blobs)
+
+    def _log_fooling(self, probabilities: torch.Tensor, step: int) -> None:
+        if self._fooling_targets is None:
+            self._fooling_targets = probabilities.topk(2, dim=1).indices[:, 1].tolist()
+        options = {"target_classes": self._fooling_targets, **self.fooling_options}
+        result = fooling_images(
+            self.model, self.probe_images, input_mean=self.input_mean, input_std=self.input_std, **options
+        )
+        original_probabilities, original_classes = probabilities.max(dim=1)
+        info, blobs = render.render_fooling(
+            result.originals, result.images, class_names=self.class_names, labels=self.probe_labels,
+            original_classes=original_classes, original_probabilities=original_probabilities,
+            targets=result.targets, target_probabilities=result.probabilities, succeeded=result.succeeded,
+            steps=result.steps, max_steps=options["max_steps"],
+            max_change=result.max_change,
+        )  # fmt: skip
+        self._write_model_view(metadata.FOOLING, step, info, blobs)
 
     def _log_layer(self, name: str, output: torch.Tensor, step: int) -> None:
         if output.dim() != 4:
@@ -271,6 +385,31 @@ def _checked_probes(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
             f"first Conv2d takes {conv.in_channels}; pass images shaped (N, {conv.in_channels}, H, W)"
         )
     return images.detach().to("cpu", copy=True)
+
+
+def _checked_options(function: Callable, options: dict | None) -> dict:
+    """`options` for `function`'s keyword arguments, or a ValueError naming the ones it does not take."""
+    options = dict(options or {})
+    accepted = [
+        name for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY or parameter.default is not inspect.Parameter.empty
+    ]  # fmt: skip
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"{function.__name__} takes no option {unknown}; it takes {accepted}")
+    return options
+
+
+def _default(function: Callable, name: str):
+    """The default value of `function`'s keyword argument `name`, for the info the tab shows."""
+    return inspect.signature(function).parameters[name].default
+
+
+def _default_classes(probabilities: torch.Tensor) -> list[int]:
+    """Every class, or with more than MAX_CLASS_IMAGES classes the probes' predicted ones, in first-seen order."""
+    if probabilities.shape[1] <= MAX_CLASS_IMAGES:
+        return list(range(probabilities.shape[1]))
+    return list(dict.fromkeys(probabilities.argmax(dim=1).tolist()))
 
 
 def _is_rank_zero() -> bool:

@@ -43,12 +43,15 @@ def write_training_logdir(
     kinds: tuple[str, ...] = ("feature_maps",),
     model: nn.Module | None = None,
     labels: list[str] | None = None,
+    class_names: list[str] | None = None,
 ) -> None:
     """A run as a training loop leaves it: the real callback logging `steps` steps while weights change.
 
     Filter images, when among `kinds`, take 8 optimization steps: enough to differ between steps, cheap.
     Deconv, when among `kinds`, also logs the top 9 of 64 random images every 2 steps ("deconv_top").
-    `model` (default small_cnn()) takes 1-channel 28x28 images; `labels` name the probes.
+    Model-level kinds run cheaply too: class images take 8 steps, fooling at most 20.
+    `model` (default small_cnn()) takes 1-channel 28x28 images; `labels` name the probes, `class_names`
+    the model's outputs.
     """
     from tb_cnnviz import CNNVizCallback
 
@@ -60,8 +63,9 @@ def write_training_logdir(
     if "deconv" in kinds:
         deconv = {"deconv_dataset": torch.rand(64, 1, 28, 28, generator=generator), "deconv_dataset_every": 2}
     with CNNVizCallback(
-        model, images, log_dir=str(run_dir), probe_labels=labels, kinds=kinds, filter_options={"steps": 8}, **deconv
-    ) as viz:
+        model, images, log_dir=str(run_dir), probe_labels=labels, kinds=kinds, class_names=class_names,
+        filter_options={"steps": 8}, class_options={"steps": 8}, fooling_options={"max_steps": 20}, **deconv,
+    ) as viz:  # fmt: skip
         for epoch in range(steps):
             with torch.no_grad():
                 for parameter in model.parameters():

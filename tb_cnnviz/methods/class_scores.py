@@ -7,6 +7,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from tb_cnnviz.methods.layers import unwrap_model
+from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
+
 Target = int | Sequence[int] | torch.Tensor | None
 
 
@@ -40,3 +43,11 @@ def resolve_targets(target: Target, logits: torch.Tensor) -> torch.Tensor:
 def class_probabilities(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
     """Softmax probability of class classes[i] for image i, float32."""
     return logits.detach().float().softmax(dim=1).gather(1, classes[:, None])[:, 0]
+
+
+def softmax_table(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """(N, classes) softmax probabilities of `images` in eval mode, float32 on the CPU; model left as found."""
+    network = unwrap_model(model)
+    inputs = images.detach().to(device=model_device(network), dtype=model_dtype(network))
+    with evaluation_mode(network), torch.no_grad():
+        return class_logits(network, inputs).float().softmax(dim=1).cpu()
