@@ -202,11 +202,13 @@ class CNNVizCallback:
         if self._class_count is None:
             self._class_count = table.shape[1]
             if self.class_names is not None and len(self.class_names) != self._class_count:
-                names, self.class_names = self.class_names, None
-                raise ValueError(
-                    f"class_names has {len(names)} names but the model outputs {self._class_count} classes; "
-                    "the tab shows class numbers instead (pass one name per output)"
+                warnings.warn(
+                    f"tb_cnnviz: class_names has {len(self.class_names)} names but the model outputs "
+                    f"{self._class_count} classes; the tab shows class numbers instead (pass one name per output)",
+                    CNNVizWarning,
+                    stacklevel=4,
                 )
+                self.class_names = None
         return table
 
     def _write_model_view(self, kind: str, step: int, info: dict, blobs: list[bytes]) -> None:

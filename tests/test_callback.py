@@ -16,7 +16,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from demo_training.data import load_split
 from demo_training.model import FashionCNN
-from tb_cnnviz import CNNVizCallback, CNNVizWarning, maximize_filters, receptive_field
+from tb_cnnviz import CNNVizCallback, CNNVizWarning, maximize_filters, metadata, receptive_field
 from tb_cnnviz.methods.maximize import CHEAP_SETTINGS
 
 
@@ -40,10 +40,11 @@ def test_training_with_the_callback_ends_with_identical_weights(tmp_path):
         torch.manual_seed(0)
         model = FashionCNN(widths=(8, 16, 16))
         if with_callback:
-            every_kind = ["feature_maps", "filters", "deconv"]
+            every_kind = ["feature_maps", "filters", "deconv", *metadata.MODEL_KINDS]
             with CNNVizCallback(
                 model, probes, log_dir=str(tmp_path / "viz"), kinds=every_kind, filter_options={"steps": 8},
-                deconv_dataset=data.images[:64], deconv_dataset_every=2,
+                deconv_dataset=data.images[:64], deconv_dataset_every=2, class_options={"steps": 8},
+                fooling_options={"max_steps": 20},
             ) as viz:  # fmt: skip
                 train(model, data.images, data.labels, epochs=3, viz=viz)
         else:
@@ -55,6 +56,8 @@ def test_training_with_the_callback_ends_with_identical_weights(tmp_path):
     for kind in ("feature_maps", "filters", "deconv"):
         assert events[f"features.conv3/{kind}"].keys() == {0, 1, 2}
     assert events["features.conv3/deconv_top"].keys() == {0, 2}
+    for kind in metadata.MODEL_KINDS:
+        assert events[metadata.model_tag(kind)].keys() == {0, 1, 2}
     assert plain.keys() == watched.keys()
     for key in plain:  # weights, BatchNorm running stats and num_batches_tracked
         assert torch.equal(plain[key], watched[key]), key
@@ -219,7 +222,7 @@ def test_deconv_projects_fixed_channels_and_each_probes_strongest_ones(tmp_path)
 
 
 def test_unknown_kind_and_bad_deconv_options_fail_at_construction(tmp_path):
-    with pytest.raises(ValueError, match=r"kinds \['saliency'\] are not loggable; choose from"):
-        CNNVizCallback(small_cnn(), torch.rand(1, 1, 28, 28), log_dir=str(tmp_path), kinds=["saliency"])
+    with pytest.raises(ValueError, match=r"kinds \['feature_map'\] are not loggable; choose from \['feature_maps'"):
+        CNNVizCallback(small_cnn(), torch.rand(1, 1, 28, 28), log_dir=str(tmp_path), kinds=["feature_map"])
     with pytest.raises(ValueError, match="deconv_rule 'backprop' is unknown"):
         CNNVizCallback(small_cnn(), torch.rand(1, 1, 28, 28), log_dir=str(tmp_path), deconv_rule="backprop")

@@ -70,6 +70,47 @@ def test_every_logged_step_is_served_by_both_loaders(logdir_30_steps, load_fast)
         assert status == 200 and Image.open(io.BytesIO(body)).size == (28, 28)
 
 
+@pytest.fixture(scope="module")
+def model_views_logdir(tmp_path_factory) -> Path:
+    logdir = tmp_path_factory.mktemp("model_views")
+    kinds = ("feature_maps", "saliency", "grad_cam", "class_visualization", "fooling")
+    write_training_logdir(logdir / "run_m", steps=3, kinds=kinds, class_names=[f"class {c}" for c in range(10)])
+    return logdir
+
+
+@pytest.mark.parametrize("load_fast", ["true", "false"])
+def test_model_level_views_are_listed_apart_from_layers_and_served_by_both_loaders(model_views_logdir, load_fast):
+    model_kinds = ["saliency", "grad_cam", "class_visualization", "fooling"]
+    with tensorboard_server(model_views_logdir, f"--load_fast={load_fast}") as base:
+        poll(lambda: served_steps(base, "run_m", "model/fooling"), lambda steps: steps == [0, 1, 2])
+        (run,) = fetch_json(f"{base}/data/plugin/cnnviz/runs")["runs"]
+        assert run["model"] == {"kinds": {kind: f"model/{kind}" for kind in model_kinds}}
+        assert [layer["name"] for layer in run["layers"]] == ["0", "4"]
+        assert all(set(layer["kinds"]) == {"feature_maps"} for layer in run["layers"])
+
+        # Charts over steps: fooling's steps and target probability, each class image's probability.
+        fooling = fetch_json(plugin_url(base, "series", run="run_m", tag="model/fooling"))
+        classes = fetch_json(plugin_url(base, "series", run="run_m", tag="model/class_visualization"))
+        assert fooling["channels"] == [0, 1, 2] and classes["channels"] == list(range(10))
+        for step in range(3):
+            info = fetch_json(plugin_url(base, "info", run="run_m", tag="model/fooling", step=step))
+            assert fooling["stats"]["steps"][step] == info["steps"]
+            assert fooling["stats"]["target_probability"][step] == info["target_probabilities"]
+            info = fetch_json(plugin_url(base, "info", run="run_m", tag="model/class_visualization", step=step))
+            assert classes["stats"]["probability"][step] == info["probabilities"]
+            assert info["class_names"][7] == "class 7"
+
+        # A filmstrip of class 7's image: its tile of every step's atlas, side by side.
+        classes_tag = {"run": "run_m", "tag": "model/class_visualization"}
+        status, _, body = fetch(plugin_url(base, "strip", **classes_tag, channel=7, index=1))
+        assert status == 200
+        strip = np.asarray(Image.open(io.BytesIO(body)))
+        for step in range(3):
+            _, _, atlas = fetch(plugin_url(base, "image", **classes_tag, step=step, index=1))
+            tile = np.asarray(Image.open(io.BytesIO(atlas)))[28:56, 84:112]  # class 7: row 1, column 3 of 3x4
+            np.testing.assert_array_equal(strip[:, step * 28 : (step + 1) * 28], tile)
+
+
 @pytest.mark.parametrize("load_fast", ["true", "false"])
 def test_users_samples_per_plugin_wins(logdir_30_steps, load_fast):
     with tensorboard_server(logdir_30_steps, f"--load_fast={load_fast}", "--samples_per_plugin=cnnviz=5") as base:
