@@ -33,7 +33,7 @@ from tb_cnnviz import CNNVizCallback
 DEFAULT_EPOCHS = 5
 DEFAULT_BATCH_SIZE = 128
 MAX_LEARNING_RATE = 3e-3
-ALL_KINDS = ("feature_maps", "filters", "deconv")
+ALL_KINDS = ("feature_maps", "filters", "deconv", "saliency", "grad_cam", "class_visualization", "fooling")
 DECONV_DATASET_SIZE = 1000
 
 
@@ -54,7 +54,8 @@ def demo_callback(model: nn.Module, test: Split, kinds: Sequence[str], **destina
     return CNNVizCallback(
         model,
         probe_batch(test),
-        probe_labels=CLASS_NAMES,
+        probe_labels=CLASS_NAMES,  # probe i is the first test image of class i
+        class_names=CLASS_NAMES,
         input_mean=[PIXEL_MEAN],
         input_std=[PIXEL_STD],
         kinds=kinds,

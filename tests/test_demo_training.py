@@ -12,6 +12,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from demo_training.data import CLASS_NAMES
 from demo_training.model import FashionCNN
 from demo_training.train import main
 from tb_cnnviz import metadata
@@ -43,7 +44,12 @@ def test_run_holds_every_kind_of_every_conv_layer_at_every_epoch(finished_run):
     content = events.PluginTagToContent(metadata.PLUGIN_NAME)
     kinds = (*metadata.LAYER_KINDS, metadata.DECONV_TOP)
     expected_tags = {metadata.PROBES_TAG} | {metadata.layer_tag(name, kind) for name in CONV_LAYERS for kind in kinds}
+    expected_tags |= {metadata.model_tag(kind) for kind in metadata.MODEL_KINDS}
     assert set(content) == expected_tags
+    for kind in metadata.MODEL_KINDS:
+        logged = events.Tensors(metadata.model_tag(kind))
+        assert [event.step for event in logged] == list(range(EPOCHS))
+        assert json.loads(logged[-1].tensor_proto.string_val[0])["class_names"] == CLASS_NAMES
     for name in CONV_LAYERS:
         for kind in metadata.LAYER_KINDS:
             assert [event.step for event in events.Tensors(metadata.layer_tag(name, kind))] == list(range(EPOCHS))
