@@ -84,6 +84,8 @@ def log_checkpoints_command(arguments: argparse.Namespace) -> None:
             kinds=arguments.kinds,
             max_channels=arguments.max_channels,
             probe_labels=probes.labels,
+            # The demo's probes are one image per class, in class order: their labels are the class names.
+            class_names=arguments.class_names or (probes.labels if arguments.probe_images == DEMO_DATASET else None),
             input_mean=probes.input_mean,
             input_std=probes.input_std,
         ) as viz:
@@ -152,9 +154,12 @@ def _parser() -> argparse.ArgumentParser:
     checkpoints.add_argument(
         "--kinds",
         nargs="+",
-        choices=metadata.LAYER_KINDS,
+        choices=metadata.LAYER_KINDS + metadata.MODEL_KINDS,
         default=[metadata.FEATURE_MAPS],
-        help=f"what to log per layer (default: {metadata.FEATURE_MAPS})",
+        help=f"what to log per layer, and model-level views (default: {metadata.FEATURE_MAPS})",
+    )
+    checkpoints.add_argument(
+        "--class-names", nargs="+", metavar="NAME", help="one name per model output, shown by the model-level views"
     )
     checkpoints.add_argument("--max-channels", type=int, default=64, help="channels shown per layer (default: 64)")
     checkpoints.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize image files to H x W")

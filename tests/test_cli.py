@@ -109,6 +109,18 @@ def test_layers_and_kinds_options_and_a_tensor_file_of_probes(checkpoints, tmp_p
     assert sorted(events["4/deconv"]) == [0, 2, 4]
 
 
+def test_model_level_views_of_checkpoints_name_the_classes(checkpoints, tmp_path):
+    directory, _ = checkpoints
+    torch.save(torch.randn(2, 1, 28, 28), tmp_path / "probes.pt")
+    names = [f"class {index}" for index in range(10)]
+    options = ["--layers", "4", "--kinds", "grad_cam", "fooling", "--class-names", *names]
+    assert log_checkpoints(directory, tmp_path / "probes.pt", tmp_path / "run", *options) == 0
+    events = read_cnnviz_events(tmp_path / "run")
+    assert set(events) == {"probes", "model/grad_cam", "model/fooling"}
+    assert sorted(events["model/grad_cam"]) == [0, 2, 4]
+    assert json.loads(events["model/fooling"][4][0])["class_names"] == names
+
+
 @pytest.fixture(scope="module")
 def factories(tmp_path_factory) -> str:
     """A module of broken factories, importable by name."""
