@@ -17,6 +17,7 @@ from tb_cnnviz.methods.class_visualization import class_visualization
 from tb_cnnviz.methods.deconv import deconvnet
 from tb_cnnviz.methods.fooling import fooling_images
 from tb_cnnviz.methods.grad_cam import grad_cam, last_conv
+from tb_cnnviz.methods.input_space import normalization_columns
 from tb_cnnviz.methods.layers import LayerSpec, first_conv, resolve_layers, single_layer
 from tb_cnnviz.methods.maximize import CHEAP_SETTINGS, maximize_filters
 from tb_cnnviz.methods.model_state import model_device
@@ -135,6 +136,8 @@ class CNNVizCallback:
         self.every_n_epochs = every_n_epochs
         self.max_channels = max_channels
         self.max_tile_size = max_tile_size
+        # Checked once here, so every view undoes the same normalization (or says now what is wrong).
+        normalization_columns(input_mean, input_std, self.probe_images.shape[1], torch.device("cpu"))
         self.input_mean, self.input_std = input_mean, input_std
         self._channel_spec = channels
         self._channels: dict[str, list[int]] = {}  # fixed at the first log

@@ -79,7 +79,7 @@ def load_probe_images(
         images = images.float()
     else:
         raise ProbeImageError(f"{path} holds {images.dtype} values; use float (normalized input) or uint8 (pixels)")
-    return ProbeImages(images, labels, _as_list(input_mean), _as_list(input_std))
+    return ProbeImages(images, labels, _per_channel(input_mean, channels), _per_channel(input_std, channels))
 
 
 def _read_folder(folder: Path, channels: int, size: tuple[int, int] | None) -> tuple[torch.Tensor, list[str]]:
@@ -143,5 +143,8 @@ def _normalized(images: torch.Tensor, mean: Sequence[float] | None, std: Sequenc
     return images
 
 
-def _as_list(values: Sequence[float] | None) -> list[float] | None:
-    return [float(value) for value in values] if values is not None else None
+def _per_channel(values: Sequence[float] | None, channels: int) -> list[float] | None:
+    """One value per channel: a single value given on the command line holds for every channel."""
+    if values is None:
+        return None
+    return [float(value) for value in values] * (channels if len(values) == 1 else 1)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from tb_cnnviz import metadata
+from tb_cnnviz.methods.input_space import to_display
 from tb_cnnviz.methods.overlays import as_rgb, overlay
 
 MODEL_TILE_MIN_SIZE = 96  # pixels of a model-level tile's longer side: colour over a 28 px probe is unreadable
@@ -239,11 +240,7 @@ def display_images(images: torch.Tensor, mean=None, std=None) -> np.ndarray:
     values = images.detach().float().cpu()
     channels = values.shape[1]
     if mean is not None or std is not None:
-        shape = (1, channels, 1, 1)
-        mean_t = torch.as_tensor(0.0 if mean is None else mean, dtype=torch.float32).reshape(-1)
-        std_t = torch.as_tensor(1.0 if std is None else std, dtype=torch.float32).reshape(-1)
-        values = values * std_t.expand(channels).reshape(shape) + mean_t.expand(channels).reshape(shape)
-        values = values.clamp(0, 1)
+        values = to_display(values, mean, std).clamp(0, 1)
     else:
         low = values.amin(dim=(1, 2, 3), keepdim=True)
         high = values.amax(dim=(1, 2, 3), keepdim=True)

@@ -221,8 +221,12 @@ def test_deconv_projects_fixed_channels_and_each_probes_strongest_ones(tmp_path)
     assert decode(blobs[1]).shape == (rows * field.patch_size[0], cols * field.patch_size[1])
 
 
-def test_unknown_kind_and_bad_deconv_options_fail_at_construction(tmp_path):
+def test_unknown_kind_bad_normalization_and_bad_deconv_options_fail_at_construction(tmp_path):
     with pytest.raises(ValueError, match=r"kinds \['feature_map'\] are not loggable; choose from \['feature_maps'"):
         CNNVizCallback(small_cnn(), torch.rand(1, 1, 28, 28), log_dir=str(tmp_path), kinds=["feature_map"])
+    with pytest.raises(ValueError, match="input_mean has 3 values but the images have 1 channels"):
+        CNNVizCallback(small_cnn(), torch.rand(1, 1, 28, 28), log_dir=str(tmp_path), input_mean=[0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match="input_std must not contain 0"):
+        CNNVizCallback(small_cnn(), torch.rand(1, 1, 28, 28), log_dir=str(tmp_path), input_std=[0.0])
     with pytest.raises(ValueError, match="deconv_rule 'backprop' is unknown"):
         CNNVizCallback(small_cnn(), torch.rand(1, 1, 28, 28), log_dir=str(tmp_path), deconv_rule="backprop")

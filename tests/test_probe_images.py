@@ -41,6 +41,7 @@ def test_tensor_files_float_as_given_uint8_as_pixels(tmp_path):
     loaded = load_probe_images(str(tmp_path / "pixels.npy"), 3, input_mean=[0.5, 0.5, 0.5], input_std=[0.5])
     assert torch.allclose(loaded.images, torch.ones(2, 3, 4, 4))
     assert loaded.labels is None
+    assert loaded.input_std == [0.5, 0.5, 0.5], "one value holds for every channel, as the callback takes it"
 
 
 @pytest.mark.parametrize(
