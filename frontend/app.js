@@ -11,10 +11,11 @@ import { downloadView } from "./export.js";
 import { createFilmstrip } from "./filmstrip.js";
 import { createGrid } from "./grid.js";
 import { createHealth } from "./health.js";
-import { kindLabel, kindOf, layerKinds } from "./kinds.js";
+import { itemName, itemNouns, kindLabel, kindOf, layerKinds } from "./kinds.js";
 import { createLightbox } from "./lightbox.js";
 import { emptyLogdirHelp, errorBanner, notice } from "./messages.js";
 import { createPlayback } from "./playback.js";
+import { findScope, modelScope, scopeTitle } from "./scopes.js";
 import { createSidebar } from "./sidebar.js";
 import { onExternalChange, readState, sameState, writeState } from "./state.js";
 import { createStepper } from "./stepper.js";
@@ -90,7 +91,7 @@ export function createApp(root) {
     onClose: () => {
       if (state.channel !== null) set({ channel: null });
     },
-    onExport: (figure) => exportPng(figure, `channel${state.channel}`),
+    onExport: (figure) => exportPng(figure, `${itemNouns(shown.kind)[0]}${state.channel}`),
     below: filmstrip.element,
   });
   const title = el("h1", { className: "view-title" });
@@ -137,13 +138,14 @@ export function createApp(root) {
 
       const run = runs.find((candidate) => candidate.run === state.run) ?? runs[0];
       sidebar.setRuns(runs.map((candidate) => candidate.run), run.run);
-      const layer = run.layers.find((candidate) => candidate.name === state.layer) ?? run.layers[0];
-      if (!layer) return say(notice(`Run “${run.run}” has no layers logged yet.`));
-      sidebar.setLayers(run.layers, layer.name);
-      const kinds = layerKinds(layer);
+      // The selected layer or the model's entry; a run opens on its first layer.
+      const scope = findScope(run, state.layer) ?? run.layers[0] ?? modelScope(run);
+      if (!scope) return say(notice(`Run “${run.run}” has no layers logged yet.`));
+      sidebar.setLayers(run.layers, scope.name, run.model);
+      const kinds = layerKinds(scope);
       const kindName = kinds.includes(state.kind) ? state.kind : kinds[0];
       const kind = kindOf(kindName);
-      state = { ...state, run: run.run, layer: layer.name, kind: kindName };
+      state = { ...state, run: run.run, layer: scope.name, kind: kindName };
       toolbar.set({ panel: state.panel, kindChoices: kinds, kind: kindName, norm: state.norm, cmap: state.cmap });
       writeState(state);
       const onHealth = state.panel === "health";
@@ -153,9 +155,9 @@ export function createApp(root) {
       topPatches.element.hidden = onHealth || !onTop;
       if (!kind) return say(notice(`This version of CNN Viz cannot draw “${kindLabel(kindName)}” yet.`));
 
-      const tag = layer.kinds[kindName];
+      const tag = scope.kinds[kindName];
       // A kind logged only every few steps is navigated by the steps of the kind it goes with.
-      const stepsTag = layer.kinds[kind.stepsOf] ?? tag;
+      const stepsTag = scope.kinds[kind.stepsOf] ?? tag;
       const steps = await api.fetchSteps(run.run, stepsTag);
       if (overtaken()) return;
       if (steps.length === 0) {
@@ -165,7 +167,7 @@ export function createApp(root) {
       const step = nearestStep(steps, state.step);
       stepper.set(steps, step);
       if (state.step !== null && step !== state.step) {
-        say(notice(`Step ${state.step} is not logged for ${layer.name}; showing step ${step}.`));
+        say(notice(`Step ${state.step} is not logged for ${scopeTitle(scope)}; showing step ${step}.`));
       }
       if (onHealth || onTop) {
         state = { ...state, step };
@@ -176,8 +178,8 @@ export function createApp(root) {
         for (const part of [panels.compared, panels.difference]) part.element.hidden = true;
         compareControls.set({ compare: null, steps, step, runs: [], run: null, diff: false, diffAvailable: false, disabled: true });
         lightbox.close();
-        if (onHealth) return await showHealth({ run, layer, steps, step });
-        return await showTopPatches({ run, layer, tag, kind, steps, step, overtaken });
+        if (onHealth) return await showHealth({ run, scope, steps, step });
+        return await showTopPatches({ run, scope, tag, kind, steps, step, overtaken });
       }
 
       // The step's info, its atlas and the probe thumbnails load in parallel: the atlas is asked for
@@ -194,7 +196,7 @@ export function createApp(root) {
       const probe = kind.perProbe ? Math.min(state.probe, info.probes - 1) : state.probe;
       const probes = probeCount === loggedProbes.length ? loggedProbes : await probeChoices(run, probeCount);
       if (overtaken()) return;
-      sidebar.setProbes(probes, probe, kind.perProbe);
+      sidebar.setProbes(probes, probe, kind.perProbe, kind.probesNote);
 
       const imageIndex = kind.imageIndex(probe);
       const source = api.imageUrl(run.run, tag, step, imageIndex);
@@ -207,19 +209,19 @@ export function createApp(root) {
       toolbar.set({ panel: state.panel, kindChoices: kinds, kind: kindName, norm: state.norm, cmap: state.cmap, looks });
       const look = { norm: looks.norm ? state.norm : "channel", cmap: looks.cmap ? state.cmap : "grey" };
       title.replaceChildren(
-        el("span", { className: "title-layer", text: `Layer ${layer.name}` }),
+        el("span", { className: "title-layer", text: scopeTitle(scope) }),
         el("span", { className: "title-meta", text: [kind.label, probeInfo?.label, `step ${step}`].filter(Boolean).join(" · ") }),
       );
       const prepare = (at) => Promise.all([api.fetchInfo(run.run, tag, at), api.fetchPixels(api.imageUrl(run.run, tag, at, imageIndex))]);
-      shown = { kind, info, atlas, probe, look, step, steps, run: run.run, tag, imageIndex, layer: layer.name, probeInfo, probeImage, prepare };
+      shown = { kind, info, atlas, probe, look, step, steps, run: run.run, tag, imageIndex, scope, probeInfo, probeImage, prepare };
       preloadNeighbours(run.run, tag, steps, step, imageIndex);
 
-      const total = layer.shape?.[0] ?? kind.channels(info, probe).length;
+      const total = scope.shape?.[0] ?? kind.channels(info, probe).length;
       panels.shown.grid.draw({ kind, info, atlas, probe, look, total, source, step, probeImage, probeInfo });
       // Warm the tag's series once the grid is drawn: the filmstrip's charts need it as soon as a
       // channel opens, and the plugin reads it one info per step (seconds at 100 steps when cold).
       if (kind.series.length) api.fetchSeries(run.run, tag).catch(() => {}); // failures surface in the filmstrip
-      await drawComparison({ runs, run, layer, kindName, kind, steps, step, probe, look, total, overtaken });
+      await drawComparison({ runs, run, scope, kindName, kind, steps, step, probe, look, total, overtaken });
       if (overtaken()) return;
       syncLightbox();
     } catch (error) {
@@ -230,14 +232,14 @@ export function createApp(root) {
   }
 
   /** Layer health of the whole run at `step`; needs no atlas, so playback only moves the marker. */
-  async function showHealth({ run, layer, steps, step }) {
+  async function showHealth({ run, scope, steps, step }) {
     title.replaceChildren(el("span", { className: "title-layer", text: `Run ${run.run}` }), el("span", { className: "title-meta", text: `step ${step}` }));
-    shown = { step, steps, run: run.run, layer: layer.name, prepare: () => Promise.resolve() };
-    await health.show({ run: run.run, layers: run.layers, current: step, selected: layer.name });
+    shown = { step, steps, run: run.run, scope, prepare: () => Promise.resolve() };
+    await health.show({ run: run.run, layers: run.layers, current: step, selected: scope.name });
   }
 
   /** The dataset's top patches per channel, from the latest step at or before `step` that has them. */
-  async function showTopPatches({ run, layer, tag, kind, steps, step, overtaken }) {
+  async function showTopPatches({ run, scope, tag, kind, steps, step, overtaken }) {
     const logged = await api.fetchSteps(run.run, tag);
     if (overtaken()) return;
     const loggedAt = (at) => logged.filter((candidate) => candidate <= at).pop() ?? null;
@@ -248,10 +250,10 @@ export function createApp(root) {
       return Promise.all([api.fetchInfo(run.run, tag, loggedStep), api.fetchPixels(url(kind.patchesIndex)), api.fetchPixels(url(kind.projectionsIndex))]);
     };
     title.replaceChildren(
-      el("span", { className: "title-layer", text: `Layer ${layer.name}` }),
+      el("span", { className: "title-layer", text: scopeTitle(scope) }),
       el("span", { className: "title-meta", text: `${kind.label} · step ${step}` }),
     );
-    shown = { step, steps, run: run.run, layer: layer.name, prepare: load };
+    shown = { step, steps, run: run.run, scope, prepare: load };
     const loaded = await load(step);
     if (overtaken()) return;
     topPatches.element.hidden = loaded === null;
@@ -262,22 +264,22 @@ export function createApp(root) {
   }
 
   /** The compared panel (another step, or the same step of another run) and the difference panel. */
-  async function drawComparison({ runs, run, layer, kindName, kind, steps, step, probe, look, total, overtaken }) {
+  async function drawComparison({ runs, run, scope, kindName, kind, steps, step, probe, look, total, overtaken }) {
     const otherRuns = runs.filter((candidate) => candidate.run !== run.run);
     const compare = state.compare === "run" && otherRuns.length === 0 ? null : state.compare;
     let other = null;
     if (compare === "step") {
       const otherStep = nearestStep(steps, state.otherStep ?? steps[0]);
-      other = { run: run.run, tag: layer.kinds[kindName], step: otherStep };
+      other = { run: run.run, tag: scope.kinds[kindName], step: otherStep };
       state = { ...state, otherStep };
     } else if (compare === "run") {
       const otherRun = otherRuns.find((candidate) => candidate.run === state.otherRun) ?? otherRuns[0];
       state = { ...state, otherRun: otherRun.run };
-      const tag = otherRun.layers.find((candidate) => candidate.name === layer.name)?.kinds[kindName];
+      const tag = findScope(otherRun, scope.name)?.kinds[kindName];
       const otherSteps = tag ? await api.fetchSteps(otherRun.run, tag) : [];
       if (overtaken()) return;
       if (otherSteps.length) other = { run: otherRun.run, tag, step: nearestStep(otherSteps, step) };
-      else say(notice(`Run “${otherRun.run}” has no ${kindLabel(kindName)} of layer ${layer.name} to compare with.`));
+      else say(notice(`Run “${otherRun.run}” has no ${kindLabel(kindName)} of ${scopeTitle(scope)} to compare with.`));
     }
     writeState(state);
     const diffAvailable = Boolean(other && kind.difference);
@@ -318,7 +320,7 @@ export function createApp(root) {
     const opened = lightbox.show({
       ...shown,
       channel: state.channel,
-      heading: `Layer ${shown.layer} · ${shown.kind.label} · channel ${state.channel} · step ${shown.step}`,
+      heading: [scopeTitle(shown.scope), shown.kind.label, itemName(shown.kind, shown.info, state.channel), `step ${shown.step}`].join(" · "),
     });
     if (!opened) {
       // The channel is not logged for this layer (e.g. after switching layers): forget it.
@@ -333,7 +335,11 @@ export function createApp(root) {
 
   async function exportPng(container, detail = null) {
     const parts = ["cnnviz", state.run, state.layer, state.panel === "health" ? "health" : state.kind, detail, `step${state.step}`];
-    const name = parts.filter((part) => part !== null).join("-").replace(/[^\w.-]+/g, "_");
+    // Each part in characters every file system takes, without "_" at its ends: "(model)" gives "model".
+    const name = parts
+      .filter((part) => part !== null)
+      .map((part) => part.replace(/[^\w.-]+/g, "_").replace(/^_+|_+$/g, ""))
+      .join("-");
     try {
       await downloadView(container, `${name}.png`);
     } catch (error) {

@@ -61,6 +61,8 @@ export function createFilmstrip({ onStep, onFrames }) {
     if (element.dataset.key !== key) {
       element.dataset.key = key;
       delete element.dataset.ready;
+      const [height, width] = layout.tile;
+      row.style.setProperty("--frame-aspect", String(width / height)); // wide tiles (fooling triptychs) get wide frames
       row.replaceChildren(...shown.map((step) => frame(step)));
       charts.replaceChildren();
       await Promise.all([drawFrames({ kind, run, tag, steps, shown, layout, channel, probe, look }, token), drawCharts({ kind, run, tag, channel, current }, token)]);

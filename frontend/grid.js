@@ -1,6 +1,7 @@
 /**
- * The channel grid: one tile per logged channel, cropped from a single atlas PNG, with an info bar
- * that shows the hovered or focused channel's statistics and a colorbar for the current scale.
+ * The channel grid: one tile per logged channel (per probe or class for model-level kinds), cropped
+ * from a single atlas PNG, with an info bar that shows the hovered or focused tile's statistics and
+ * a colorbar for the current scale.
  * What a tile shows, its caption and its statistics come from the kind (kinds.js). Kinds that tie
  * tiles to places in the probe image (deconv) get the probe's patch beside each tile and the probe
  * image beside the grid, with the hovered tile's receptive field drawn on it.
@@ -8,6 +9,7 @@
 import { paint } from "./atlas.js";
 import { drawColorbar } from "./colormaps.js";
 import { el } from "./dom.js";
+import { countItems, itemLabel, itemNouns, tileLabel } from "./kinds.js";
 import { createProbeView } from "./probe-view.js";
 
 const TILE_GAP = 8;
@@ -28,7 +30,7 @@ export function createGrid({ onOpen, panel }) {
     el("div", { className: "grid-body" }, [probeView.element, tiles]),
   ]);
   let view = null; // what is drawn: { kind, info, atlas, probe, look, total }
-  let layout = null; // { key, tile, count, captioned, panes }: what the tile elements were built for
+  let layout = null; // { key, tile, count, captioned, panes, wide }: what the tile elements were built for
   let hovered = null;
 
   new ResizeObserver(fitTiles).observe(tiles);
@@ -40,18 +42,20 @@ export function createGrid({ onOpen, panel }) {
   function fitTiles() {
     if (!layout) return;
     const [height, width] = layout.tile;
-    const { count, panes } = layout;
+    const { count, panes, wide } = layout;
     const extra = TILE_GAP + (layout.captioned ? CAPTION_HEIGHT : 0);
     const available = { width: tiles.clientWidth, height: window.innerHeight - tiles.getBoundingClientRect().top - 16 };
-    // A tile holds `panes` pictures side by side (patch and projection), so it is that much wider.
-    let size = TILE_SIZES.max * panes;
-    for (; size > TILE_SIZES.min * panes; size -= 4) {
+    // A tile holds `panes` pictures side by side (patch and projection), each maybe several panes
+    // wide itself (a fooling triptych): `wide` normal tiles in all, so it may be that much wider.
+    const pixels = panes * width; // the tile's width in atlas pixels
+    let size = TILE_SIZES.max * wide;
+    for (; size > TILE_SIZES.min * wide; size -= 4) {
       const columns = Math.max(1, Math.floor((available.width + TILE_GAP) / (size + TILE_GAP)));
       const rows = Math.ceil(count / columns);
-      if (rows * ((size / panes) * (height / width) + extra) <= available.height) break;
+      if (rows * (size * (height / pixels) + extra) <= available.height) break;
     }
-    if (size / panes >= 2 * width) size = Math.floor(size / panes / width) * width * panes;
-    tiles.style.setProperty("--tile-size", `${Math.max(size, TILE_SIZES.min * panes)}px`);
+    if (size >= 2 * pixels) size = Math.floor(size / pixels) * pixels;
+    tiles.style.setProperty("--tile-size", `${Math.max(size, TILE_SIZES.min * wide)}px`);
   }
 
   function buildTiles(info, channels, captioned, panes) {
@@ -61,9 +65,9 @@ export function createGrid({ onOpen, panel }) {
       ...channels.map((channel, position) => {
         const pictures = [el("canvas", { width, height, className: "tile-picture" })];
         if (panes === 2) pictures.unshift(el("canvas", { width, height, className: "tile-patch", title: "Input patch" }));
-        const button = el("button", { type: "button", className: "tile", "data-position": position, "aria-label": `Channel ${channel}` }, [
+        const button = el("button", { type: "button", className: "tile", "data-position": position }, [
           el("div", { className: "tile-panes" }, pictures),
-          el("span", { className: "tile-label", "aria-hidden": "true", text: String(channel) }),
+          el("span", { className: "tile-label", "aria-hidden": "true" }),
           el("span", { className: "tile-dead", "aria-hidden": "true", text: "dead" }),
           captioned ? el("span", { className: "tile-caption" }) : null,
         ]);
@@ -88,17 +92,18 @@ export function createGrid({ onOpen, panel }) {
     if (position === null) {
       const shown = channels.length;
       const dead = kind.deadPositions(info).size;
+      const [one] = itemNouns(kind);
       const parts = [
-        shown === total ? `${total} channels` : `${shown} of ${total} channels`,
+        shown === total ? countItems(kind, total) : `${shown} of ${countItems(kind, total)}`,
         dead > 0 && `${dead} dead (no activation on any probe)`,
         kind.note,
         kind.captionLabel && `under each tile: ${kind.captionLabel}`,
-        "hover a channel for statistics, click to enlarge",
+        `hover a ${one} for statistics, click to enlarge`,
       ];
       details.replaceChildren(el("span", { className: "muted", text: parts.filter(Boolean).join(" · ") }));
       return;
     }
-    details.replaceChildren(...statsLine(channels[position], kind.details(info, probe, position)));
+    details.replaceChildren(...statsLine(itemLabel(kind, info, channels[position]), kind.details(info, probe, position)));
   }
 
   /**
@@ -110,9 +115,10 @@ export function createGrid({ onOpen, panel }) {
     const channels = kind.channels(info, probe);
     const captioned = channels.some((_, position) => kind.caption(info, probe, position) !== null);
     const panes = kind.drawPatch && probeImage ? 2 : 1;
-    const key = JSON.stringify([channels, info.tile, captioned, panes]);
+    const wide = panes * (kind.panes?.(info) ?? 1);
+    const key = JSON.stringify([channels, info.tile, captioned, panes, wide]);
     if (key !== layout?.key) {
-      layout = { key, tile: info.tile, count: channels.length, captioned, panes };
+      layout = { key, tile: info.tile, count: channels.length, captioned, panes, wide };
       buildTiles(info, channels, captioned, panes);
     }
     const probeShown = Boolean(kind.box && probeInfo);
@@ -127,7 +133,8 @@ export function createGrid({ onOpen, panel }) {
       if (captioned) tile.querySelector(".tile-caption").textContent = kind.caption(info, probe, position);
       const isDead = dead.has(position);
       tile.classList.toggle("dead", isDead);
-      tile.setAttribute("aria-label", `Channel ${channels[position]}${isDead ? " (dead)" : ""}`);
+      tile.querySelector(".tile-label").textContent = tileLabel(kind, info, channels[position]);
+      tile.setAttribute("aria-label", `${itemLabel(kind, info, channels[position])}${isDead ? " (dead)" : ""}`);
     });
     drawColorbar(colorbar, look.cmap);
     // For tests and debugging: which PNG and step the tiles come from.
@@ -144,10 +151,10 @@ export function createGrid({ onOpen, panel }) {
   return { element, draw, setBusy };
 }
 
-/** "Channel 5  mean 0.12  max 1.9  dead 40.1%" as labelled spans, from a kind's [[name, text]]. */
-export function statsLine(channel, items) {
+/** "Channel 5  mean 0.12  max 1.9  dead 40.1%" as labelled spans: `title`, then a kind's [[name, text]]. */
+export function statsLine(title, items) {
   return [
-    el("strong", { text: `Channel ${channel}` }),
+    el("strong", { text: title }),
     ...items.map(([name, text]) => el("span", { className: "stat" }, [el("span", { className: "stat-name", text: name }), ` ${text}`])),
   ];
 }

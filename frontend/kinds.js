@@ -29,13 +29,21 @@
  *                               `values` ({ <stat>: number }) of that step (default: caption(info, ...))
  *   deadPositions(info)         atlas positions of channels not active on any probe (flagged)
  *   difference                  whether two steps' tiles subtract meaningfully (compare view)
+ *   panes(info)                 optional: how many pictures one tile holds side by side (default 1),
+ *                               so the grid gives wide tiles room
+ *   probesNote                  optional: why the probe picker does not apply (kinds not perProbe)
+ *
+ * Tiles are a layer's channels unless the kind names its items itself (see itemName below):
+ *   nouns                       [singular, plural] of what a tile is ("probe", "probes")
+ *   itemName(info, item)        the item `item` (a channel index of the info) for people
+ *   tileLabel(info, item)       its short label on the tile
  *
  * Kinds with `view: "top"` are not drawn as a channel grid but by top-patches.js; they declare
  * label, perProbe, stepsOf (the kind whose steps they are navigated by) and the blob indices
  * `patchesIndex` and `projectionsIndex`.
  */
 import { colourGreyTile, copyTile, cropImage, displayRange, isGrey, normalizationTable } from "./atlas.js";
-import { formatNumber, formatPercent } from "./dom.js";
+import { formatNumber, formatPercent, formatShape } from "./dom.js";
 
 const featureMaps = {
   label: "Feature maps",
@@ -74,15 +82,19 @@ const featureMaps = {
   difference: true,
 };
 
+/** Pictures optimized from noise, already in display space: a colormap only makes sense for grey ones. */
+const pictures = {
+  looks: (info, atlas) => ({ norm: false, cmap: isGrey(atlas) }),
+  drawTile: (atlas, info, probe, position, { cmap }) =>
+    isGrey(atlas) ? colourGreyTile(atlas, info, position, { cmap }) : copyTile(atlas, info, position),
+};
+
 const filters = {
+  ...pictures,
   label: "Filter images",
   perProbe: false, // one picture per channel, optimized from noise: no probe involved
   imageIndex: () => 1,
   channels: (info) => info.channels,
-  // Pictures are already in display space; a colormap only makes sense for grey ones.
-  looks: (info, atlas) => ({ norm: false, cmap: isGrey(atlas) }),
-  drawTile: (atlas, info, probe, position, { cmap }) =>
-    isGrey(atlas) ? colourGreyTile(atlas, info, position, { cmap }) : copyTile(atlas, info, position),
   caption: (info, probe, position) => formatNumber(info.activations[position]),
   captionLabel: "reached activation",
   details: (info, probe, position) => [["reached activation", formatNumber(info.activations[position])]],
@@ -140,6 +152,115 @@ const deconvTop = {
   projectionsIndex: 2,
 };
 
+/**
+ * What the model-level kinds share: one atlas (blob 1) holding every probe or class at once, so the
+ * probe picker has no say, drawn as logged.
+ */
+const modelKind = {
+  perProbe: false,
+  imageIndex: () => 1,
+  channels: (info) => info.channels,
+  looks: () => ({ norm: false, cmap: false }),
+  drawTile: (atlas, info, probe, position) => copyTile(atlas, info, position),
+  scale: () => null,
+  absent: (step) => `not logged at step ${step}`,
+  deadPositions: () => new Set(),
+  difference: false, // pictures of different predictions: pixel differences say nothing
+};
+
+/** Tiles of one probe image each (item = probe index), named by the probe's label. */
+const probeItems = {
+  nouns: ["probe", "probes"],
+  itemName: (info, probe) => [`Probe ${probe + 1}`, info.labels?.[probe]].filter(Boolean).join(": "),
+  tileLabel: (info, probe) => info.labels?.[probe] ?? `Probe ${probe + 1}`,
+  probesNote: "Every probe image has its own tile.",
+};
+
+/** The model's name of output `index` ("class 7" when the log names none). */
+function className(info, index) {
+  return info.class_names?.[index] ?? `class ${index}`;
+}
+
+const predicted = (info, position) => `${className(info, info.predicted[position])} ${formatPercent(info.probabilities[position])}`;
+
+/** Simonyan et al.: where the input's pixels most change the predicted class's score. */
+const saliency = {
+  ...modelKind,
+  ...probeItems,
+  label: "Saliency",
+  note: "each tile: the probe image with its gradient magnitude in jet colours (red = most important)",
+  caption: (info, probe, position) => predicted(info, position),
+  captionLabel: "predicted class and its probability",
+  details: (info, probe, position) => [
+    ["predicted", className(info, info.predicted[position])],
+    ["probability", formatPercent(info.probabilities[position])],
+  ],
+  series: [{ stat: "probability", label: "Probability of the predicted class", format: formatPercent, range: [0, 1] }],
+  stripInfo: () => true, // captions: the class each step predicts (the series holds only its probability)
+};
+
+/** Grad-CAM: the same question answered at a late conv layer's resolution. */
+const gradCam = {
+  ...saliency,
+  label: "Grad-CAM",
+  note: "each tile: the probe image with the class activation map of one layer in jet colours (red = most important)",
+  details: (info, probe, position) => [...saliency.details(info, probe, position), ["layer", `${info.layer} (${formatShape(info.layer_size)})`]],
+};
+
+/** Per class, the image that maximizes its score (item = class index). */
+const classImages = {
+  ...modelKind,
+  ...pictures,
+  label: "Class images",
+  nouns: ["class", "classes"],
+  itemName: (info, index) => [`Class ${index}`, info.class_names?.[index]].filter(Boolean).join(": "),
+  tileLabel: (info, index) => className(info, index),
+  caption: (info, probe, position) => formatPercent(info.probabilities[position]),
+  captionLabel: "probability of its class",
+  details: (info, probe, position) => [
+    ["score", formatNumber(info.scores[position])],
+    ["probability", formatPercent(info.probabilities[position])],
+    ["optimization steps", String(info.steps)],
+    ["L2 penalty", formatNumber(info.l2)],
+  ],
+  scale: (info, probe, position, look) => (look.cmap ? ["0", "1"] : null),
+  series: [
+    { stat: "probability", label: "Probability", format: formatPercent, range: [0, 1] },
+    { stat: "score", label: "Score", format: formatNumber },
+  ],
+  stripInfo: () => false,
+  frameCaption: ({ values }) => (values.probability == null ? null : formatPercent(values.probability)),
+};
+
+const stepCount = (count) => `${count} step${count === 1 ? "" : "s"}`;
+
+/** Per probe, the smallest change that makes the model predict a target class: original | changed | difference. */
+const fooling = {
+  ...modelKind,
+  ...probeItems,
+  label: "Fooling images",
+  panes: (info) => info.panes.length,
+  note: "each tile: original | changed | difference (grey = no change, magnified)",
+  caption(info, probe, position) {
+    const target = `${className(info, info.targets[position])} ${formatPercent(info.target_probabilities[position])}`;
+    return info.succeeded[position] ? `→ ${target} · ${stepCount(info.steps[position])}` : `not fooled · ${target}`;
+  },
+  captionLabel: "target class and its probability on the changed image",
+  details: (info, probe, position) => [
+    ["original", `${className(info, info.original_classes[position])} ${formatPercent(info.original_probabilities[position])}`],
+    ["target", className(info, info.targets[position])],
+    ["target probability", formatPercent(info.target_probabilities[position])],
+    ["steps", `${info.steps[position]} of ${info.max_steps}`],
+    ["largest pixel change", formatNumber(info.max_change[position])],
+    ["magnification", `×${formatNumber(info.magnification[position])}`],
+  ],
+  series: [
+    { stat: "target_probability", label: "Probability of the target class", format: formatPercent, range: [0, 1] },
+    { stat: "steps", label: "Steps", format: formatNumber },
+  ],
+  stripInfo: () => true, // captions: whether each step's model was fooled (not in the series)
+};
+
 /** A channel is dead at a step when its maximum over all probes is <= 0 (never active). */
 export function deadPositions(info) {
   const dead = new Set();
@@ -150,8 +271,17 @@ export function deadPositions(info) {
   return dead;
 }
 
-const KINDS = { feature_maps: featureMaps, filters, deconv, deconv_top: deconvTop };
-const ORDER = ["feature_maps", "filters", "deconv", "deconv_top"];
+const KINDS = {
+  feature_maps: featureMaps,
+  filters,
+  deconv,
+  deconv_top: deconvTop,
+  saliency,
+  grad_cam: gradCam,
+  class_visualization: classImages,
+  fooling,
+};
+const ORDER = Object.keys(KINDS);
 
 /** The kind's declaration, or null when this version cannot draw it. */
 export function kindOf(name) {
@@ -162,7 +292,34 @@ export function kindLabel(name) {
   return kindOf(name)?.label ?? name.replaceAll("_", " ");
 }
 
-/** The layer's kinds, known ones first in a fixed order, then the rest by name. */
+/** Kind `kind`'s tile `item` (a channel index of `info`) for people: "channel 5", "Probe 2: Sneaker". */
+export function itemName(kind, info, item) {
+  return kind.itemName?.(info, item) ?? `channel ${item}`;
+}
+
+/** The same, to start a label with: "Channel 5". */
+export function itemLabel(kind, info, item) {
+  const name = itemName(kind, info, item);
+  return name.charAt(0).toUpperCase() + name.slice(1);
+}
+
+/** The short label on the tile: "5", "Sneaker". */
+export function tileLabel(kind, info, item) {
+  return kind.tileLabel?.(info, item) ?? String(item);
+}
+
+/** [singular, plural] of what the kind's tiles are: ["channel", "channels"], ["class", "classes"]. */
+export function itemNouns(kind) {
+  return kind.nouns ?? ["channel", "channels"];
+}
+
+/** "16 channels", "1 probe". */
+export function countItems(kind, count) {
+  const [one, many] = itemNouns(kind);
+  return `${count} ${count === 1 ? one : many}`;
+}
+
+/** The kinds of a layer or of the model entry (scopes.js), known ones first in a fixed order, then the rest by name. */
 export function layerKinds(layer) {
   const rank = (kind) => (ORDER.includes(kind) ? ORDER.indexOf(kind) : ORDER.length);
   return Object.keys(layer.kinds).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));

@@ -1,12 +1,14 @@
 /**
- * One channel enlarged in a modal dialog: pixelated upscale, its statistics, the probe image it
- * responds to (for kinds drawn per probe; with the unit's receptive field and input patch for kinds
- * that have them), and below it `below` (the filmstrip). Escape (native to <dialog>), the close
- * button or a click beside it closes it; Left/Right keep stepping through training while it is open.
+ * One tile (a channel, or a probe or class of a model-level kind) enlarged in a modal dialog:
+ * pixelated upscale, its statistics, the probe image it responds to (for kinds drawn per probe; with
+ * the unit's receptive field and input patch for kinds that have them), and below it `below` (the
+ * filmstrip). Escape (native to <dialog>), the close button or a click beside it closes it;
+ * Left/Right keep stepping through training while it is open.
  */
 import { paint } from "./atlas.js";
 import { el } from "./dom.js";
 import { statsLine } from "./grid.js";
+import { itemLabel } from "./kinds.js";
 import { createProbeView } from "./probe-view.js";
 
 export function createLightbox({ onClose, onExport, below }) {
@@ -55,16 +57,18 @@ export function createLightbox({ onClose, onExport, below }) {
     absent.hidden = position >= 0;
     for (const part of [canvas, patchCanvas, stats]) part.hidden = position < 0;
     if (position < 0) {
-      absent.textContent = `Channel ${channel} is ${kind.absent(step)}.`;
+      absent.textContent = `${itemLabel(kind, info, channel)} is ${kind.absent(step)}.`;
       probeView.setBox(null);
       if (!element.open) element.showModal();
       return true;
     }
-    paint(canvas, kind.drawTile(atlas, info, probe, position, look));
+    const picture = kind.drawTile(atlas, info, probe, position, look);
+    paint(canvas, picture);
+    canvas.style.setProperty("--picture-aspect", String(picture.width / picture.height));
     const withPatch = Boolean(kind.drawPatch && probeImage);
     patchCanvas.hidden = !withPatch;
     if (withPatch) paint(patchCanvas, kind.drawPatch(probeImage, info, probe, position));
-    stats.replaceChildren(...statsLine(channel, kind.details(info, probe, position)));
+    stats.replaceChildren(...statsLine(itemLabel(kind, info, channel), kind.details(info, probe, position)));
     probeView.show({ src: probeInfo?.src ?? null, label: probeInfo?.label ?? null, size: probeImage ? [probeImage.height, probeImage.width] : null });
     probeView.setBox(kind.box?.(info, probe, position) ?? null);
     if (!element.open) element.showModal();

@@ -1,17 +1,24 @@
 /**
- * Left column: run selector, layer list, probe-image picker. Lists are rebuilt only when their
- * content changes and otherwise just re-marked, so keyboard focus survives every update.
+ * Left column: run selector, the model entry (when the run logged model-level kinds), layer list,
+ * probe-image picker. Lists are rebuilt only when their content changes and otherwise just
+ * re-marked, so keyboard focus survives every update.
  */
 import { el, formatShape } from "./dom.js";
+import { kindLabel, layerKinds } from "./kinds.js";
+import { MODEL } from "./scopes.js";
 
 export function createSidebar({ onRun, onLayer, onProbe }) {
   const runSelect = el("select", { id: "cnnviz-run", on: { change: () => onRun(runSelect.value) } });
+  const modelList = el("ul", { className: "layer-list", "aria-labelledby": "cnnviz-model-heading" });
+  const modelSection = el("div", { hidden: true }, [el("h2", { id: "cnnviz-model-heading", text: "Model" }), modelList]);
+  const layersHeading = el("h2", { id: "cnnviz-layers-heading", text: "Layers" });
   const layerList = el("ul", { className: "layer-list", "aria-labelledby": "cnnviz-layers-heading" });
   const probeList = el("div", { className: "probe-list", role: "group", "aria-labelledby": "cnnviz-probes-heading" });
-  const probeNote = el("p", { className: "probe-note", hidden: true, text: "This view does not depend on the probe image." });
+  const probeNote = el("p", { className: "probe-note", hidden: true });
   const element = el("aside", { className: "sidebar", "aria-label": "Data selection" }, [
     el("div", { className: "field" }, [el("label", { for: "cnnviz-run", text: "Run" }), runSelect]),
-    el("h2", { id: "cnnviz-layers-heading", text: "Layers" }),
+    modelSection,
+    layersHeading,
     layerList,
     el("h2", { id: "cnnviz-probes-heading", text: "Probe images" }),
     probeNote,
@@ -28,32 +35,37 @@ export function createSidebar({ onRun, onLayer, onProbe }) {
     runSelect.value = selected;
   }
 
-  function setLayers(layers, selected) {
-    const key = JSON.stringify(layers.map((layer) => [layer.name, layer.type, layer.shape]));
+  /** `model`: the runs listing's model entry ({ kinds }) or null; `selected`: a layer's name or MODEL. */
+  function setLayers(layers, selected, model = null) {
+    const modelKinds = model ? layerKinds(model).map(kindLabel) : null;
+    const key = JSON.stringify([modelKinds, layers.map((layer) => [layer.name, layer.type, layer.shape])]);
     if (drawn.layers !== key) {
       drawn.layers = key;
-      layerList.replaceChildren(
-        ...layers.map((layer) =>
-          el("li", {}, [
-            el("button", { type: "button", className: "layer", "data-layer": layer.name, on: { click: () => onLayer(layer.name) } }, [
-              el("span", { className: "layer-name", text: layer.name }),
-              el("span", { className: "layer-meta", text: `${layer.type ?? "layer"} · ${formatShape(layer.shape)}` }),
-            ]),
-          ]),
-        ),
-      );
+      modelSection.hidden = !model;
+      layersHeading.hidden = layers.length === 0; // a run may log model-level kinds only
+      modelList.replaceChildren(...(model ? [entry(MODEL, "Whole model", modelKinds.join(" · "))] : []));
+      layerList.replaceChildren(...layers.map((layer) => entry(layer.name, layer.name, `${layer.type ?? "layer"} · ${formatShape(layer.shape)}`)));
     }
-    for (const button of layerList.querySelectorAll("button")) {
+    for (const button of element.querySelectorAll("button.layer")) {
       button.toggleAttribute("aria-current", button.dataset.layer === selected);
     }
   }
 
+  function entry(value, name, meta) {
+    return el("li", {}, [
+      el("button", { type: "button", className: "layer", "data-layer": value, on: { click: () => onLayer(value) } }, [
+        el("span", { className: "layer-name", text: name }),
+        el("span", { className: "layer-meta", text: meta }),
+      ]),
+    ]);
+  }
+
   /**
    * probes: [{ label, src }] where src (thumbnail URL) may be null when no images were logged.
-   * `applies` is false for views that do not depend on the probe: the picker keeps the selection
-   * for when it matters again, but cannot be used.
+   * `applies` is false for views that do not depend on the probe or show every probe at once: the
+   * picker keeps the selection for when it matters again, but cannot be used; `note` says why.
    */
-  function setProbes(probes, selected, applies = true) {
+  function setProbes(probes, selected, applies = true, note = "This view does not depend on the probe image.") {
     const key = JSON.stringify(probes);
     if (drawn.probes !== key) {
       drawn.probes = key;
@@ -71,6 +83,7 @@ export function createSidebar({ onRun, onLayer, onProbe }) {
       button.disabled = !applies;
     }
     probeNote.hidden = applies;
+    probeNote.textContent = note;
   }
 
   return { element, setRuns, setLayers, setProbes };
