@@ -118,6 +118,12 @@ class Tab:
             self.console_errors.append(f"{message.text} ({message.location.get('url')})")
 
     @property
+    def url(self) -> str:
+        """TensorBoard's URL as the page has it now. Playwright's page.url can miss a history.replaceState
+        that the tab's iframe makes on its parent (seen: a stale URL for 10 s after the write)."""
+        return self.page.evaluate("() => location.href")
+
+    @property
     def frame(self):
         return self.page.wait_for_selector(TAB_IFRAME, timeout=30_000).content_frame()
 
@@ -264,19 +270,19 @@ def test_view_state_survives_a_reload_of_the_tensorboard_page(server, tab):
     tab.page.keyboard.press("ArrowRight")  # steps while the channel is enlarged
     frame = tab.wait_for_grid(step=8)
     assert "channel 5 · step 8" in frame.text_content("dialog.lightbox h2")
-    assert "#cnnviz&" in tab.page.url and "p.cnnviz.channel=5" in tab.page.url and "p.cnnviz.step=8" in tab.page.url
+    assert "#cnnviz&" in tab.url and "p.cnnviz.channel=5" in tab.url and "p.cnnviz.step=8" in tab.url
 
     tab.page.reload()
     frame = tab.wait_for_grid(step=8, source=atlas_source(8, probe=2))
     frame.wait_for_selector("dialog.lightbox[open]")
     assert frame.eval_on_selector(".layer[aria-current]", "button => button.dataset.layer") == LAYER
-    assert tab.page.url.split("#")[1].startswith("cnnviz&"), "TensorBoard still shows the CNN Viz tab"
+    assert tab.url.split("#")[1].startswith("cnnviz&"), "TensorBoard still shows the CNN Viz tab"
     tab.keep_screenshot("cnnviz-lightbox")
 
     tab.page.keyboard.press("Escape")
     frame.wait_for_selector("dialog.lightbox:not([open])", state="attached")
-    poll(lambda: tab.page.url, lambda url: "p.cnnviz.channel" not in url, timeout=5)
-    assert "p.cnnviz.channel" not in tab.page.url
+    poll(lambda: tab.url, lambda url: "p.cnnviz.channel" not in url, timeout=5)
+    assert "p.cnnviz.channel" not in tab.url
     assert tab.console_errors == []
     assert tab.csp_violations() == []
 
@@ -300,7 +306,7 @@ def test_filter_images_show_the_served_atlas_and_each_reached_activation(server,
     assert frame.eval_on_selector_all(".probe", probe_buttons) == [[True, "false"], [True, "false"], [True, "true"]]
     assert frame.is_visible(".probe-note")
     assert frame.is_disabled("input[name='cnnviz-norm'][value='layer']")
-    assert "p.cnnviz.probe=2" in tab.page.url and "p.cnnviz.kind=filters" in tab.page.url
+    assert "p.cnnviz.probe=2" in tab.url and "p.cnnviz.kind=filters" in tab.url
 
     frame.hover(".tile >> nth=3")
     assert frame.text_content(".channel-details") == f"Channel 3reached activation {shown_activations(frame)[3]:g}"
@@ -559,7 +565,7 @@ def test_filmstrip_shows_a_channel_over_training_with_its_statistics(server, tab
     frame.select_option("#cnnviz-frames", "0")  # every step
     frame.wait_for_function("() => document.querySelectorAll('.filmstrip-frames [data-step]').length === 30")
     frame.wait_for_selector(".filmstrip[data-ready]")
-    assert "p.cnnviz.frames=0" in tab.page.url
+    assert "p.cnnviz.frames=0" in tab.url
     assert (
         frame.eval_on_selector_all(".filmstrip .frame canvas", READ_RED_CHANNELS)[-1]
         == served_tiles(server, STEPS - 1)[channel]
@@ -638,7 +644,7 @@ def test_compare_two_steps_side_by_side_with_their_signed_difference_then_anothe
         frame.text_content(".panel:has(.grid[data-panel=compared]) .panel-title")
         == f"{FILTER_RUN} · step {FILTER_STEPS - 1}"
     )
-    assert "p.cnnviz.compare=run" in tab.page.url and f"p.cnnviz.otherRun={FILTER_RUN}" in tab.page.url
+    assert "p.cnnviz.compare=run" in tab.url and f"p.cnnviz.otherRun={FILTER_RUN}" in tab.url
 
     name, image = downloaded_png(tab, frame, ".toolbar .export")
     assert name == f"cnnviz-{RUN}-{LAYER}-feature_maps-step{step}.png"
@@ -678,7 +684,7 @@ def test_playback_walks_the_steps_in_order_at_the_chosen_speed(server, tab):
     assert len(frame.evaluate("window.__painted")) == stopped, "paused means no more steps"
     last = painted[-1][0]
     assert drawn_tiles(frame) == served_tiles(server, last)
-    assert f"p.cnnviz.step={last}" in tab.page.url and "p.cnnviz.speed=8" in tab.page.url
+    assert f"p.cnnviz.step={last}" in tab.url and "p.cnnviz.speed=8" in tab.url
     assert tab.console_errors == []
 
 
@@ -702,7 +708,7 @@ def test_layer_health_charts_mean_activation_and_dead_channels_and_the_grid_flag
 
     frame.click(f".health-row[data-layer='{LAYER}'] .health-layer")  # a layer's name opens its channels
     frame = tab.wait_for_grid(source=atlas_source(STEPS - 1))
-    assert "p.cnnviz.panel" not in tab.page.url
+    assert "p.cnnviz.panel" not in tab.url
 
     step = next(step for step, info in enumerate(infos) if dead_positions(info))
     frame = tab.open(f"{server}/#cnnviz&p.cnnviz.layer={LAYER}&p.cnnviz.step={step}")

@@ -161,7 +161,7 @@ def test_the_model_entry_offers_the_model_views_each_drawn_from_the_served_atlas
     frame.click(f'.layer[data-layer="{MODEL}"]')
     frame = tab.wait_for_grid(step=last, source=model_source("saliency", last))
     assert frame.eval_on_selector(".layer[aria-current]", "button => button.dataset.layer") == MODEL
-    assert "p.cnnviz.layer=(model)" in tab.page.url
+    assert "p.cnnviz.layer=(model)" in tab.url
     choices = "inputs => inputs.map(input => [input.value, input.nextElementSibling.textContent])"
     assert frame.eval_on_selector_all("input[name='cnnviz-kind']", choices) == [
         list(choice) for choice in zip(MODEL_KINDS, KIND_LABELS, strict=True)
@@ -272,7 +272,7 @@ def test_stepping_and_comparing_with_another_step_or_run_show_the_served_atlases
     frame.select_option("#cnnviz-other-run", OTHER_RUN)
     frame = tab.wait_for_grid(panel="compared", source=model_source("saliency", OTHER_STEPS - 1, run=OTHER_RUN))
     assert drawn_rgb_tiles(frame, "compared") == served_rgb_tiles(server, "saliency", OTHER_STEPS - 1, run=OTHER_RUN)
-    assert f"p.cnnviz.otherRun={OTHER_RUN}" in tab.page.url
+    assert f"p.cnnviz.otherRun={OTHER_RUN}" in tab.url
 
     name, image = downloaded_png(tab, frame, ".toolbar .export")
     assert name == f"cnnviz-{MODEL_RUN}-model-saliency-step{last - 1}.png"
