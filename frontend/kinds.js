@@ -243,7 +243,9 @@ const fooling = {
   note: "each tile: original | changed | difference (grey = no change, magnified)",
   caption(info, probe, position) {
     const target = `${className(info, info.targets[position])} ${formatPercent(info.target_probabilities[position])}`;
-    return info.succeeded[position] ? `→ ${target} · ${stepCount(info.steps[position])}` : `not fooled · ${target}`;
+    if (!info.succeeded[position]) return `not fooled · ${target}`;
+    // Targets are fixed at the first log; a later model may already predict one unchanged.
+    return info.steps[position] === 0 ? `already ${target}` : `→ ${target} · ${stepCount(info.steps[position])}`;
   },
   captionLabel: "target class and its probability on the changed image",
   details: (info, probe, position) => [

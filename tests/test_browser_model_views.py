@@ -138,6 +138,8 @@ def fooling_caption(info: dict, probe: int) -> str:
     if not info["succeeded"][probe]:
         return f"not fooled · {target}"
     steps = info["steps"][probe]
+    if steps == 0:
+        return f"already {target}"
     return f"→ {target} · {steps} step{'' if steps == 1 else 's'}"
 
 
