@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,7 +57,11 @@ def write_training_logdir(
     from tb_cnnviz import CNNVizCallback
 
     generator = torch.Generator().manual_seed(0)
-    model = small_cnn() if model is None else model
+    if model is None:
+        # Seeded by the run's name: the same data whatever ran before, different runs differ.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(zlib.crc32(run_dir.name.encode()))
+            model = small_cnn()
     images = torch.rand(probes, 1, 28, 28, generator=generator)
     labels = [f"probe {index}" for index in range(probes)] if labels is None else labels
     deconv = {}
