@@ -2,10 +2,12 @@
 
 Small gradient steps on the image raise the log-probability of a chosen wrong class until the model
 predicts it. This starts from a real image and must stay close to it, so it moves plain pixels, not
-the filter images' sigmoid Fourier parameterization, which is built to grow images from noise.
-Each step moves the image by `step_size` per pixel (root mean square) along its own gradient, so
-every image gets the same budget whatever its gradient's scale; an image leaves the batch as soon
-as it is fooled, so later steps cost only the images still resisting.
+the filter images' sigmoid Fourier parameterization, which is built to grow images from noise (and
+whose sigmoid could not move the many pixels of real images that sit at exactly 0 or 1).
+The steps are the filter images' NormalizedAscent without momentum: each moves the image by
+`step_size` per pixel (root mean square) along its own gradient, so every image gets the same budget
+whatever its gradient's scale; an image leaves the batch as soon as it is fooled, so later steps cost
+only the images still resisting.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import nn
 from tb_cnnviz.methods.class_scores import Target, class_logits, class_probabilities, resolve_targets
 from tb_cnnviz.methods.input_space import Normalization, normalizer, to_display
 from tb_cnnviz.methods.layers import unwrap_model
+from tb_cnnviz.methods.maximize import NormalizedAscent
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
 
 
@@ -82,14 +85,13 @@ def fooling_images(
             steps[active[fooled]] = step
             if step == max_steps or bool(fooled.all()):
                 break
-            # Fooled images' rows add nothing: their log-probabilities are left out of the sum.
+            ascent = NormalizedAscent(pixels, step_size, betas=(0.0, 0.0))
+            # Fooled images' rows are left out of the sum: a zero gradient, so the step leaves them be.
             objective = log_probabilities[~fooled].gather(1, targets[active[~fooled]][:, None]).sum()
-            (gradient,) = torch.autograd.grad(objective, pixels)
-            active, pixels, gradient = active[~fooled], pixels[~fooled], gradient[~fooled]
-            rms = gradient.pow(2).flatten(1).mean(dim=1).sqrt().clamp_min(torch.finfo(gradient.dtype).tiny)
-            with torch.no_grad():
-                moved = pixels + step_size * gradient / rms.view(-1, *[1] * (gradient.dim() - 1))
-                changed[active] = moved.clamp(0, 1)
+            (-objective).backward()
+            ascent.step()
+            active, pixels = active[~fooled], pixels.detach()[~fooled]
+            changed[active] = pixels.clamp(0, 1)
         with torch.no_grad():
             logits = class_logits(network, normalize(changed))
     return FoolingImages(

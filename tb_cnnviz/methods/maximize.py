@@ -176,12 +176,14 @@ def optimize_images(
         return params[-1].to_image(values.detach()).float()
 
 
-class _NormalizedAscent:
+class NormalizedAscent:
     """Momentum gradient steps divided by each image's gradient RMS (Adam with one second moment per image).
 
     Unlike Adam it keeps the relative size of the coefficients' gradients, i.e. the Fourier
     parameterization's decorrelation; it converges cleanly to exact optima (see the tests) but
-    moves the high frequencies that real conv units like more slowly than Adam.
+    moves the high frequencies that real conv units like more slowly than Adam. With betas (0, 0)
+    every step moves each image by exactly `lr` per value (RMS), which is what fooling images take.
+    Like torch optimizers it minimizes: the values move against their gradient.
     """
 
     def __init__(self, values: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> None:
@@ -209,7 +211,7 @@ def _make_optimizer(kind: str, values: torch.Tensor, lr: float):
     if kind == "adam":
         return torch.optim.Adam([values], lr=lr)
     if kind == "normalized":
-        return _NormalizedAscent(values, lr)
+        return NormalizedAscent(values, lr)
     raise ValueError(f"unknown optimizer {kind!r}; choose 'adam' or 'normalized'")
 
 
