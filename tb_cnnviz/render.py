@@ -299,8 +299,11 @@ def render_explanations(
 
     `pictures` are the probes in display space (probe_pictures); `predicted` and `probabilities` the
     class each map explains and its softmax probability. `extra` (Grad-CAM's layer) goes into the info.
+    A map at the images' own resolution (saliency) is drawn pixel for pixel at their size, the browser
+    enlarges it crisply; a coarser one (Grad-CAM) is resized smoothly onto enlarged images, so it reads
+    as the region it is.
     """
-    scale = display_scale(*pictures.shape[-2:])
+    scale = 1 if heatmaps.shape[-2:] == pictures.shape[-2:] else display_scale(*pictures.shape[-2:])
     tiles = _rgb_pixels(overlay(_upscaled(pictures.float().cpu(), scale), heatmaps.detach().float().cpu()))
     grid = grid_shape(len(tiles))
     info = {
