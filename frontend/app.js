@@ -15,7 +15,7 @@ import { itemName, itemNouns, kindLabel, kindOf, layerKinds } from "./kinds.js";
 import { createLightbox } from "./lightbox.js";
 import { emptyLogdirHelp, errorBanner, notice } from "./messages.js";
 import { createPlayback } from "./playback.js";
-import { findScope, modelScope, scopeTitle } from "./scopes.js";
+import { findScope, modelScope, scopePhrase, scopeTitle } from "./scopes.js";
 import { createSidebar } from "./sidebar.js";
 import { onExternalChange, readState, sameState, writeState } from "./state.js";
 import { createStepper } from "./stepper.js";
@@ -167,7 +167,7 @@ export function createApp(root) {
       const step = nearestStep(steps, state.step);
       stepper.set(steps, step);
       if (state.step !== null && step !== state.step) {
-        say(notice(`Step ${state.step} is not logged for ${scopeTitle(scope)}; showing step ${step}.`));
+        say(notice(`Step ${state.step} is not logged for ${scopePhrase(scope)}; showing step ${step}.`));
       }
       if (onHealth || onTop) {
         state = { ...state, step };
@@ -279,7 +279,7 @@ export function createApp(root) {
       const otherSteps = tag ? await api.fetchSteps(otherRun.run, tag) : [];
       if (overtaken()) return;
       if (otherSteps.length) other = { run: otherRun.run, tag, step: nearestStep(otherSteps, step) };
-      else say(notice(`Run “${otherRun.run}” has no ${kindLabel(kindName)} of ${scopeTitle(scope)} to compare with.`));
+      else say(notice(`Run “${otherRun.run}” has no ${kindLabel(kindName)} of ${scopePhrase(scope)} to compare with.`));
     }
     writeState(state);
     const diffAvailable = Boolean(other && kind.difference);

@@ -20,3 +20,8 @@ export function findScope(run, name) {
 export function scopeTitle(scope) {
   return scope.name === MODEL ? "Model" : `Layer ${scope.name}`;
 }
+
+/** "the model" or "layer conv1": how sentences name it. */
+export function scopePhrase(scope) {
+  return scope.name === MODEL ? "the model" : `layer ${scope.name}`;
+}

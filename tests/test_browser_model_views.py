@@ -280,6 +280,12 @@ def test_stepping_and_comparing_with_another_step_or_run_show_the_served_atlases
     assert name == f"cnnviz-{MODEL_RUN}-model-saliency-step{last - 1}.png"
     width, height = frame.eval_on_selector(".views", "views => [views.scrollWidth, views.scrollHeight]")
     assert image.size == (2 * (width + 32), 2 * (height + 32))
+
+    # The other run logged no Grad-CAM: the tab says so rather than compare with nothing.
+    frame.click("label:has(input[name='cnnviz-kind'][value='grad_cam'])")
+    message = f"Run “{OTHER_RUN}” has no Grad-CAM of the model to compare with."
+    poll(lambda: frame.text_content(".status"), lambda text: message in text, timeout=10)
+    assert frame.is_hidden(".panel:has(.grid[data-panel=compared])")
     assert_clean(tab)
 
 
