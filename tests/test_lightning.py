@@ -98,11 +98,22 @@ def test_an_explicit_log_dir_wins_over_the_logger(tmp_path):
     assert read_cnnviz_events(tmp_path / "tb" / "exp" / "version_0") == {}
 
 
+def test_steps_can_follow_the_global_step_of_the_users_scalars(tmp_path):
+    logger = TensorBoardLogger(tmp_path / "tb", name="exp")
+    fit(tmp_path, [CNNVizCallback(probes(), layers="net.4", step="global_step")], epochs=2, logger=logger)
+    run_dir = tmp_path / "tb" / "exp" / "version_0"
+    assert sorted(read_cnnviz_events(run_dir)["net.4/feature_maps"]) == [3, 6], "3 batches per epoch"
+    loss_steps = [event.step for event in EventAccumulator(str(run_dir)).Reload().Scalars("train_loss")]
+    assert max(loss_steps) == 5, "the last scalar, logged at the 6th optimizer step (0-based 5), precedes it"
+
+
 def test_options_are_checked_when_the_callback_is_made():
     with pytest.raises(TypeError, match="max_chanels"):
         CNNVizCallback(probes(), max_chanels=4)
     with pytest.raises(TypeError, match="writer"):
         CNNVizCallback(probes(), writer=None)
+    with pytest.raises(ValueError, match=r"step 'batch' is unknown; choose one of \['epoch', 'global_step'\]"):
+        CNNVizCallback(probes(), step="batch")
 
 
 def test_a_process_other_than_global_zero_does_nothing(tmp_path):

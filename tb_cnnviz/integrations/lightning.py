@@ -26,6 +26,8 @@ from tb_cnnviz import callback as core
 
 # Where the run goes when the trainer has no TensorBoardLogger and no log_dir was given.
 DEFAULT_SUBDIR = "cnnviz"
+# What a logged step is numbered by: the epoch, or the trainer's global step as self.log's scalars are.
+STEP_SOURCES = ("epoch", "global_step")
 
 
 class CNNVizCallback(pl.Callback):
@@ -37,14 +39,21 @@ class CNNVizCallback(pl.Callback):
     The LightningModule is the model: its forward must take the probe images, and layer names
     are its module names (e.g. "net.features.conv1").
 
+    `step` numbers the logged steps by "epoch" (default) or by "global_step", the optimizer steps that
+    self.log's scalars are plotted against, so both line up on one axis.
     `options` are the keyword options of `tb_cnnviz.CNNVizCallback` (layers, kinds, every_n_epochs,
     max_channels, probe_labels, input_mean, input_std...); unknown ones fail here, not at the first epoch.
     """
 
-    def __init__(self, probe_images: torch.Tensor, *, log_dir: str | Path | None = None, **options: Any) -> None:
+    def __init__(
+        self, probe_images: torch.Tensor, *, log_dir: str | Path | None = None, step: str = "epoch", **options: Any
+    ) -> None:
         inspect.signature(core.CNNVizCallback).bind(None, probe_images, **options)
         if "writer" in options:
             raise TypeError("writer is chosen from the trainer's loggers; pass log_dir to log elsewhere")
+        if step not in STEP_SOURCES:
+            raise ValueError(f"step {step!r} is unknown; choose one of {list(STEP_SOURCES)}")
+        self.step = step
         self.probe_images = probe_images
         self.log_dir = log_dir
         self.options = options
@@ -60,7 +69,8 @@ class CNNVizCallback(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.viz is not None:
-            self.viz.on_epoch_end(trainer.current_epoch)
+            step = trainer.global_step if self.step == "global_step" else trainer.current_epoch
+            self.viz.on_epoch_end(trainer.current_epoch, step=step)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Flush; the logger's writer stays open for the logger, a writer of our own is closed."""
