@@ -21,6 +21,7 @@ from tb_cnnviz.methods.maximize import (
     DEFAULT_MEMORY_BUDGET,
     bytes_per_image,
     first_conv_in_channels,
+    images_per_chunk,
     optimize_images,
     seeded_generator,
 )
@@ -92,8 +93,7 @@ def class_visualization(
         shape = (colours, height + 2 * pad, width + 2 * pad)
         per_image, logits = bytes_per_image(lambda inputs: class_logits(network, inputs), shape, device, dtype)
         chosen = _choose_classes(classes, logits.shape[1])
-        per_image += 8 * colours * shape[1] * shape[2] * 4  # image, params, Adam state
-        chunk = max(1, int(memory_budget // max(per_image, 1)))
+        chunk = images_per_chunk(per_image, shape, memory_budget)
         images = []
         for start in range(0, len(chosen), chunk):
             part = chosen[start : start + chunk]

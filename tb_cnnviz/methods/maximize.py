@@ -108,10 +108,10 @@ def maximize_filters(
     pad = round(settings.pixels(settings.pad, max(height, width))) if settings else 0
 
     with evaluation_mode(network, freeze_parameters=True), torch.enable_grad():
-        out_channels, per_image = _probe(network, module, name, (colours, height + 2 * pad, width + 2 * pad), device)
+        shape = (colours, height + 2 * pad, width + 2 * pad)
+        out_channels, per_image = _probe(network, module, name, shape, device)
         chosen = _choose_channels(channels, out_channels, max_channels, name)
-        per_image += 8 * colours * (height + 2 * pad) * (width + 2 * pad) * 4  # image, params, Adam state
-        chunk = max(1, int(memory_budget // max(per_image, 1)))
+        chunk = images_per_chunk(per_image, shape, memory_budget)
         stages = _stages(steps, height, width, coarse_scale, coarse_fraction)
         images, activations = [], []
         for start in range(0, len(chosen), chunk):
@@ -314,6 +314,16 @@ def bytes_per_image(
     two, _ = measure(2)
     # Twice the saved tensors: the backward pass holds gradients of about the same size.
     return 2 * max(two - one, output[:1].nbytes), output
+
+
+def images_per_chunk(per_image: int, shape: tuple[int, int, int], memory_budget: int) -> int:
+    """How many images of `shape` one optimization batch holds under `memory_budget` bytes.
+
+    `per_image` is the forward and backward cost (bytes_per_image); each image also keeps about
+    8 float copies of itself (image, parameters, gradients, Adam state).
+    """
+    colours, height, width = shape
+    return max(1, int(memory_budget // max(per_image + 8 * colours * height * width * 4, 1)))
 
 
 def _choose_channels(channels: Sequence[int] | None, count: int, max_channels: int | None, name: str) -> list[int]:
