@@ -76,6 +76,12 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def single_atlas(tiles: np.ndarray) -> tuple[dict, bytes]:
+    """The layout ({"tile", "grid"}) and PNG of one near-square atlas of (K, h, w) or (K, h, w, 3) tiles."""
+    grid = grid_shape(len(tiles))
+    return {"tile": list(tiles.shape[1:3]), "grid": list(grid)}, png_bytes(pack_atlas(tiles, grid))
+
+
 def channel_statistics(maps: torch.Tensor) -> dict[str, np.ndarray]:
     """Per (probe, channel) mean, max and dead fraction (share of activations <= 0) at full size.
 
@@ -133,19 +139,17 @@ def render_filter_images(
     layer: str, images: torch.Tensor, activations: torch.Tensor, channels: list[int]
 ) -> tuple[dict, list[bytes]]:
     """Info dict and one atlas of the (K, C, S, S) filter-maximizing images, already in [0, 1]."""
-    pictures = display_images(images, mean=0.0, std=1.0)
-    grid = grid_shape(len(channels))
+    layout, atlas = single_atlas(display_images(images, mean=0.0, std=1.0))
     info = {
         "version": metadata.VERSION,
         "kind": metadata.FILTERS,
         "layer": layer,
         "channels": list(channels),
-        "tile": list(pictures.shape[1:3]),
-        "grid": list(grid),
+        **layout,
         "images": 1,
         "activations": _rounded(activations.detach().float().cpu().numpy()),
     }
-    return info, [png_bytes(pack_atlas(pictures, grid))]
+    return info, [atlas]
 
 
 def crop_patches(images: torch.Tensor, starts: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -305,14 +309,13 @@ def render_explanations(
     """
     scale = 1 if heatmaps.shape[-2:] == pictures.shape[-2:] else display_scale(*pictures.shape[-2:])
     tiles = _rgb_pixels(overlay(_upscaled(pictures.float().cpu(), scale), heatmaps.detach().float().cpu()))
-    grid = grid_shape(len(tiles))
+    layout, atlas = single_atlas(tiles)
     info = {
         "version": metadata.VERSION,
         "kind": kind,
         "probes": len(tiles),
         "channels": list(range(len(tiles))),
-        "tile": list(tiles.shape[1:3]),
-        "grid": list(grid),
+        **layout,
         "class_names": class_names,
         "labels": labels,
         "target": "predicted",
@@ -320,7 +323,7 @@ def render_explanations(
         "probabilities": _rounded(probabilities.detach().float().cpu().numpy()),
         **extra,
     }
-    return info, [png_bytes(pack_atlas(tiles, grid))]
+    return info, [atlas]
 
 
 def render_class_images(
@@ -334,21 +337,19 @@ def render_class_images(
     l2: float,
 ) -> tuple[dict, list[bytes]]:
     """Info dict and one atlas of the (K, C, H, W) class images, already in [0, 1], one tile per class."""
-    pictures = display_images(images, mean=0.0, std=1.0)
-    grid = grid_shape(len(classes))
+    layout, atlas = single_atlas(display_images(images, mean=0.0, std=1.0))
     info = {
         "version": metadata.VERSION,
         "kind": metadata.CLASS_VISUALIZATION,
         "channels": list(classes),
-        "tile": list(pictures.shape[1:3]),
-        "grid": list(grid),
+        **layout,
         "class_names": class_names,
         "scores": _rounded(scores.detach().float().cpu().numpy()),
         "probabilities": _rounded(probabilities.detach().float().cpu().numpy()),
         "steps": steps,
         "l2": l2,
     }
-    return info, [png_bytes(pack_atlas(pictures, grid))]
+    return info, [atlas]
 
 
 def render_fooling(
@@ -375,15 +376,13 @@ def render_fooling(
     pictures = [_rgb_pixels(_upscaled(pane, scale)) for pane in panes]
     count, height, width = pictures[0].shape[:3]
     gap = np.full((count, height, PANE_GAP, 3), 255, dtype=np.uint8)
-    tiles = np.concatenate([pictures[0], gap, pictures[1], gap, pictures[2]], axis=2)
-    grid = grid_shape(count)
+    layout, atlas = single_atlas(np.concatenate([pictures[0], gap, pictures[1], gap, pictures[2]], axis=2))
     info = {
         "version": metadata.VERSION,
         "kind": metadata.FOOLING,
         "probes": count,
         "channels": list(range(count)),
-        "tile": list(tiles.shape[1:3]),
-        "grid": list(grid),
+        **layout,
         "panes": ["original", "changed", "difference"],
         "pane_width": width,
         "pane_gap": PANE_GAP,
@@ -392,7 +391,7 @@ def render_fooling(
         "magnification": _rounded(magnification.numpy()),
         **{name: _plain(value) for name, value in numbers.items()},
     }
-    return info, [png_bytes(pack_atlas(tiles, grid))]
+    return info, [atlas]
 
 
 def _plain(value):
