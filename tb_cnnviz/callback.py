@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -217,7 +218,9 @@ class CNNVizCallback:
     def _write_model_view(self, kind: str, step: int, info: dict, blobs: list[bytes]) -> None:
         write_blob_sequence(self.writer, metadata.model_tag(kind), info, blobs, step, scope=metadata.MODEL_SCOPE)
 
+    @functools.cached_property
     def _probe_pictures(self) -> torch.Tensor:
+        """The probes in display space, made once: saliency and Grad-CAM draw over them at every step."""
         return render.probe_pictures(self.probe_images, self.input_mean, self.input_std)
 
     def _log_saliency(self, probabilities: torch.Tensor, step: int) -> None:
@@ -237,7 +240,7 @@ class CNNVizCallback:
     ) -> None:
         confidence, predicted = probabilities.max(dim=1)
         info, blobs = render.render_explanations(
-            kind, self._probe_pictures(), heatmaps, predicted, confidence,
+            kind, self._probe_pictures, heatmaps, predicted, confidence,
             class_names=self.class_names, labels=self.probe_labels, **extra,
         )  # fmt: skip
         self._write_model_view(kind, step, info, blobs)
