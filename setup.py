@@ -10,14 +10,22 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     # The tab's files live in frontend/ at the top of the repository and install as tb_cnnviz/frontend.
-    packages=["tb_cnnviz", "tb_cnnviz.methods", "tb_cnnviz.integrations", "tb_cnnviz.frontend"],
+    packages=[
+        "tb_cnnviz",
+        "tb_cnnviz.cli",
+        "tb_cnnviz.integrations",
+        "tb_cnnviz.methods",
+        "tb_cnnviz.tensorboard",
+        "tb_cnnviz.writer",
+        "tb_cnnviz.frontend",
+    ],
     package_dir={"tb_cnnviz.frontend": "frontend"},
-    package_data={"tb_cnnviz.frontend": ["*.js", "*.css"]},
+    package_data={"tb_cnnviz.frontend": ["*.js", "*.css", "kinds/*.js"]},
     install_requires=["torch", "torchvision", "tensorboard>=2.12", "numpy", "pillow", "protobuf", "tqdm"],
     # Lightning is optional: only tb_cnnviz.integrations.lightning imports it.
-    extras_require={"lightning": ["lightning>=2.0"], "test": ["pytest", "playwright", "lightning>=2.0"]},
+    extras_require={"lightning": ["lightning>=2.0"], "test": ["pytest", "playwright", "lightning>=2.0", "ruff"]},
     entry_points={
-        "tensorboard_plugins": ["cnnviz = tb_cnnviz.plugin:CNNVizLoader"],
-        "console_scripts": ["tb-cnnviz = tb_cnnviz.cli:main"],
+        "tensorboard_plugins": ["cnnviz = tb_cnnviz.tensorboard.plugin:CNNVizLoader"],
+        "console_scripts": ["tb-cnnviz = tb_cnnviz.cli.main:main"],
     },
 )

@@ -21,7 +21,7 @@ from tensorboard.compat.proto.event_pb2 import Event
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout: demo_training is not installed
 
 from demo_training.train import main as train_demo
-from tb_cnnviz import metadata
+from tb_cnnviz import contract
 
 TFRECORD_FRAMING_BYTES = 16
 TARGET_BYTES_PER_STEP = 1_000_000
@@ -46,7 +46,7 @@ def bytes_by_series(run_dir: Path) -> tuple[dict[str, int], set[int], set[str]]:
             for index, value in enumerate(event.summary.value):
                 if value.metadata.plugin_data.plugin_name:
                     plugin_of_tag.setdefault(value.tag, value.metadata.plugin_data.plugin_name)
-                is_cnnviz = plugin_of_tag.get(value.tag) == metadata.PLUGIN_NAME
+                is_cnnviz = plugin_of_tag.get(value.tag) == contract.PLUGIN_NAME
                 series = value.tag if is_cnnviz else SCALARS
                 if is_cnnviz:
                     cnnviz_tags.add(value.tag)
@@ -59,7 +59,7 @@ def report(run_dir: Path) -> None:
     count = len(steps)
     event_bytes = sum(path.stat().st_size for path in run_dir.glob("events.out.tfevents.*"))
     checkpoint_bytes = sum(path.stat().st_size for path in (run_dir / "checkpoints").glob("*.pt"))
-    layer_tags = sorted(cnnviz_tags - {metadata.PROBES_TAG})
+    layer_tags = sorted(cnnviz_tags - {contract.PROBES_TAG})
     cnnviz_per_step = sum(sizes[tag] for tag in layer_tags) / count
 
     print(f"Run {run_dir}: {count} logged steps, event files {event_bytes:,} bytes")
@@ -67,7 +67,7 @@ def report(run_dir: Path) -> None:
     for tag in layer_tags:
         print(f"{tag:<40} {sizes[tag] / count:>15,.0f} {sizes[tag]:>12,}")
     print(f"{'CNN Viz, all layers and kinds':<40} {cnnviz_per_step:>15,.0f} {cnnviz_per_step * count:>12,.0f}")
-    print(f"{'probe images (logged once)':<40} {'':>15} {sizes[metadata.PROBES_TAG]:>12,}")
+    print(f"{'probe images (logged once)':<40} {'':>15} {sizes[contract.PROBES_TAG]:>12,}")
     print(f"{SCALARS:<40} {sizes[SCALARS] / count:>15,.0f} {sizes[SCALARS]:>12,}")
     print(f"{OTHER:<40} {'':>15} {sizes[OTHER]:>12,}")
     accounted = sum(sizes.values())

@@ -2,7 +2,7 @@
 
 Writes a logdir of 3 runs x 12 layers x 100 steps x 64 channels with every kind: feature maps (3
 probes), filter images, deconv (each probe's 8 strongest channels) and the dataset's top 9 (every 5
-steps), through the real writer functions (tb_cnnviz.render + summary.write_blob_sequence; no model
+steps), through the real writer functions (tb_cnnviz.writer.render + summary.write_blob_sequence; no model
 is trained, the pictures are smooth random fields). Rendering is what made writing slow, and pixel
 content does not matter for timing, so each layer renders a few variants of each kind once and every
 step reuses their PNG bytes (sizes stay those of real atlases); the infos, with their statistics and
@@ -40,8 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the te
 from conftest import fetch_json, poll, tensorboard_server
 from torch.utils.tensorboard import SummaryWriter
 
-from tb_cnnviz import metadata, render
-from tb_cnnviz.summary import write_blob_sequence
+from tb_cnnviz import contract
+from tb_cnnviz.writer import render
+from tb_cnnviz.writer.summary import write_blob_sequence
 
 RUNS, LAYERS, STEPS, CHANNELS, PROBES = 3, 12, 100, 64, 3
 SPATIAL = [32, 32, 16, 16, 16, 8, 8, 8, 8, 4, 4, 4]  # output size per layer, as in a small VGG
@@ -89,12 +90,12 @@ def layer_variants(index: int, size: int, generator: torch.Generator) -> list[di
         values = torch.rand(CHANNELS, 9, generator=generator).sort(dim=1, descending=True).values
         indices = torch.randint(0, 10_000, (CHANNELS, 9), generator=generator)
         variants.append({
-            metadata.FEATURE_MAPS: render.render_feature_maps(name, maps, channels, 64),
-            metadata.FILTERS: render.render_filter_images(name, images, reached, channels),
-            metadata.DECONV: render.render_deconv(
+            contract.FEATURE_MAPS: render.render_feature_maps(name, maps, channels, 64),
+            contract.FILTERS: render.render_filter_images(name, images, reached, channels),
+            contract.DECONV: render.render_deconv(
                 name, "deconvnet", projections, table, activations, boxes, starts, (field, field)
             ),
-            metadata.DECONV_TOP: render.render_top_activations(
+            contract.DECONV_TOP: render.render_top_activations(
                 name, channels, values, indices, patches, top_projections
             ),
         })  # fmt: skip
@@ -104,13 +105,13 @@ def layer_variants(index: int, size: int, generator: torch.Generator) -> list[di
 def at_step(kind: str, info: dict, step: int, generator: torch.Generator) -> dict:
     """A variant's info with the numbers of this step, so charts and captions change along training."""
     info = json.loads(json.dumps(info))
-    if kind == metadata.FEATURE_MAPS:
+    if kind == contract.FEATURE_MAPS:
         drift = 0.01 * step
         info["stats"]["mean"] = [[value + drift for value in row] for row in info["stats"]["mean"]]
         info["stats"]["max"] = [[value + drift for value in row] for row in info["stats"]["max"]]
-    elif kind == metadata.FILTERS:
+    elif kind == contract.FILTERS:
         info["activations"] = [value * (1 + step / 10) for value in info["activations"]]
-    elif kind == metadata.DECONV:  # each probe's strongest channels change from step to step
+    elif kind == contract.DECONV:  # each probe's strongest channels change from step to step
         info["channels"] = [
             torch.randperm(CHANNELS, generator=generator)[:DECONV_CHANNELS].tolist() for _ in range(PROBES)
         ]
@@ -141,16 +142,16 @@ def write_logdir(logdir: Path) -> None:
         writer = SummaryWriter(log_dir=str(logdir / f"run_{run}"))
         probes = torch.rand(PROBES, 1, INPUT, INPUT, generator=generator)
         info, blobs = render.render_probes(probes, [f"probe {i}" for i in range(PROBES)])
-        write_blob_sequence(writer, metadata.PROBES_TAG, info, blobs, 0, count=PROBES, labels=info["labels"])
+        write_blob_sequence(writer, contract.PROBES_TAG, info, blobs, 0, count=PROBES, labels=info["labels"])
         for step in range(STEPS):
             for index, size in enumerate(SPATIAL):
                 name = f"features.{index}"
                 content = {"layer": name, "layer_index": index, "layer_type": "Conv2d", "shape": [CHANNELS, size, size]}
                 rendered = variants[index][(run + step) % VARIANTS]
                 for kind, (info, blobs) in rendered.items():
-                    if kind == metadata.DECONV_TOP and step % TOP_EVERY:
+                    if kind == contract.DECONV_TOP and step % TOP_EVERY:
                         continue
-                    tag = metadata.layer_tag(name, kind)
+                    tag = contract.layer_tag(name, kind)
                     write_blob_sequence(writer, tag, at_step(kind, info, step, generator), blobs, step, **content)
         writer.close()
 

@@ -20,4 +20,4 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
-.venv/bin/python -c "import tb_cnnviz.plugin, torch, torchvision" # fails loudly if the install did not work
+.venv/bin/python -c "import tb_cnnviz.tensorboard.plugin, torch, torchvision" # fails loudly if the install did not work

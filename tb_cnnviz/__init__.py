@@ -1,6 +1,6 @@
 """tb-cnnviz: see what each layer of a convolutional network learns, step by step, in TensorBoard.
 
-The public names load lazily: TensorBoard imports `tb_cnnviz.plugin` on machines without torch,
+The public names load lazily: TensorBoard imports `tb_cnnviz.tensorboard.plugin` on machines without torch,
 and importing this package must not pull torch in.
 """
 
@@ -10,8 +10,8 @@ import importlib
 
 _PUBLIC = {
     "ActivationMaps": "tb_cnnviz.methods.activation_map",
-    "CNNVizCallback": "tb_cnnviz.callback",
-    "CNNVizWarning": "tb_cnnviz.callback",
+    "CNNVizCallback": "tb_cnnviz.writer.callback",
+    "CNNVizWarning": "tb_cnnviz.writer.callback",
     "ClassImages": "tb_cnnviz.methods.class_visualization",
     "FilterImages": "tb_cnnviz.methods.maximize",
     "FoolingImages": "tb_cnnviz.methods.fooling",

@@ -16,7 +16,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from demo_training.data import load_split
 from demo_training.model import FashionCNN
-from tb_cnnviz import CNNVizCallback, CNNVizWarning, maximize_filters, metadata, receptive_field
+from tb_cnnviz import CNNVizCallback, CNNVizWarning, contract, maximize_filters, receptive_field
 from tb_cnnviz.methods.maximize import CHEAP_SETTINGS
 
 
@@ -40,7 +40,7 @@ def test_training_with_the_callback_ends_with_identical_weights(tmp_path):
         torch.manual_seed(0)
         model = FashionCNN(widths=(8, 16, 16))
         if with_callback:
-            every_kind = ["feature_maps", "filters", "deconv", *metadata.MODEL_KINDS]
+            every_kind = ["feature_maps", "filters", "deconv", *contract.MODEL_KINDS]
             with CNNVizCallback(
                 model, probes, log_dir=str(tmp_path / "viz"), kinds=every_kind, filter_options={"steps": 8},
                 deconv_dataset=data.images[:64], deconv_dataset_every=2, class_options={"steps": 8},
@@ -56,8 +56,8 @@ def test_training_with_the_callback_ends_with_identical_weights(tmp_path):
     for kind in ("feature_maps", "filters", "deconv"):
         assert events[f"features.conv3/{kind}"].keys() == {0, 1, 2}
     assert events["features.conv3/deconv_top"].keys() == {0, 2}
-    for kind in metadata.MODEL_KINDS:
-        assert events[metadata.model_tag(kind)].keys() == {0, 1, 2}
+    for kind in contract.MODEL_KINDS:
+        assert events[contract.model_tag(kind)].keys() == {0, 1, 2}
     assert plain.keys() == watched.keys()
     for key in plain:  # weights, BatchNorm running stats and num_batches_tracked
         assert torch.equal(plain[key], watched[key]), key

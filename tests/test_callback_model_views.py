@@ -16,9 +16,9 @@ from torch import nn
 from trained_demo import trained_fashion_cnn
 
 from demo_training.data import CLASS_NAMES, PIXEL_MEAN, PIXEL_STD
-from tb_cnnviz import CNNVizCallback, CNNVizWarning, grad_cam, metadata, overlay, saliency
+from tb_cnnviz import CNNVizCallback, CNNVizWarning, contract, grad_cam, overlay, saliency
 from tb_cnnviz.methods.overlays import normalize_heatmap
-from tb_cnnviz.render import display_scale, probe_pictures
+from tb_cnnviz.writer.render import display_scale, probe_pictures
 
 NORMALIZATION = {"input_mean": [PIXEL_MEAN], "input_std": [PIXEL_STD]}
 SCALE = display_scale(28, 28)
@@ -31,7 +31,7 @@ def logged(tmp_path_factory):
     model = copy.deepcopy(trained)
     run = tmp_path_factory.mktemp("model_views")
     with CNNVizCallback(
-        model, probes, log_dir=str(run), kinds=metadata.MODEL_KINDS, class_names=CLASS_NAMES,
+        model, probes, log_dir=str(run), kinds=contract.MODEL_KINDS, class_names=CLASS_NAMES,
         probe_labels=CLASS_NAMES, **NORMALIZATION,
     ) as viz:  # fmt: skip
         viz.log(0)
@@ -44,7 +44,7 @@ def logged(tmp_path_factory):
 
 
 def info_and_atlas(events: dict, kind: str, step: int) -> tuple[dict, np.ndarray]:
-    blobs = events[metadata.model_tag(kind)][step]
+    blobs = events[contract.model_tag(kind)][step]
     return json.loads(blobs[0]), np.asarray(Image.open(io.BytesIO(blobs[1])))
 
 

@@ -9,7 +9,7 @@ import torch
 from conftest import small_cnn
 from torch import nn
 
-from tb_cnnviz.checkpoints import (
+from tb_cnnviz.cli.checkpoints import (
     CheckpointError,
     expand_checkpoint_paths,
     load_checkpoint,

@@ -18,7 +18,7 @@ import torch
 from conftest import read_cnnviz_events, small_cnn
 from PIL import Image
 
-from tb_cnnviz.cli import main
+from tb_cnnviz.cli.main import main
 from tb_cnnviz.methods.capture import feature_maps
 
 MODEL = "conftest:small_cnn"  # 1 x 28 x 28 input; Conv2d layers "0" and "4"

@@ -15,7 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from demo_training.data import CLASS_NAMES
 from demo_training.model import FashionCNN
 from demo_training.train import main
-from tb_cnnviz import metadata
+from tb_cnnviz import contract
 
 # Required, never skipped: without the Debian package the demo downloads the data set, and a machine
 # without network then fails here, which is the truth.
@@ -41,21 +41,21 @@ def test_run_holds_every_kind_of_every_conv_layer_at_every_epoch(finished_run):
     _, run_dir = finished_run
     events = EventAccumulator(str(run_dir), size_guidance={"tensors": 0}).Reload()
 
-    content = events.PluginTagToContent(metadata.PLUGIN_NAME)
-    kinds = (*metadata.LAYER_KINDS, metadata.DECONV_TOP)
-    expected_tags = {metadata.PROBES_TAG} | {metadata.layer_tag(name, kind) for name in CONV_LAYERS for kind in kinds}
-    expected_tags |= {metadata.model_tag(kind) for kind in metadata.MODEL_KINDS}
+    content = events.PluginTagToContent(contract.PLUGIN_NAME)
+    kinds = (*contract.LAYER_KINDS, contract.DECONV_TOP)
+    expected_tags = {contract.PROBES_TAG} | {contract.layer_tag(name, kind) for name in CONV_LAYERS for kind in kinds}
+    expected_tags |= {contract.model_tag(kind) for kind in contract.MODEL_KINDS}
     assert set(content) == expected_tags
-    for kind in metadata.MODEL_KINDS:
-        logged = events.Tensors(metadata.model_tag(kind))
+    for kind in contract.MODEL_KINDS:
+        logged = events.Tensors(contract.model_tag(kind))
         assert [event.step for event in logged] == list(range(EPOCHS))
         assert json.loads(logged[-1].tensor_proto.string_val[0])["class_names"] == CLASS_NAMES
     for name in CONV_LAYERS:
-        for kind in metadata.LAYER_KINDS:
-            assert [event.step for event in events.Tensors(metadata.layer_tag(name, kind))] == list(range(EPOCHS))
-        top = events.Tensors(metadata.layer_tag(name, metadata.DECONV_TOP))
+        for kind in contract.LAYER_KINDS:
+            assert [event.step for event in events.Tensors(contract.layer_tag(name, kind))] == list(range(EPOCHS))
+        top = events.Tensors(contract.layer_tag(name, contract.DECONV_TOP))
         assert [event.step for event in top] == list(range(0, EPOCHS, 2))  # the demo logs the top 9 every 2nd epoch
-        tag = metadata.layer_tag(name, metadata.FEATURE_MAPS)
+        tag = contract.layer_tag(name, contract.FEATURE_MAPS)
         assert [event.step for event in events.Tensors(tag)] == list(range(EPOCHS))
         blobs = events.Tensors(tag)[-1].tensor_proto.string_val
         info = json.loads(blobs[0])

@@ -136,7 +136,7 @@ def test_importing_tb_cnnviz_never_imports_lightning():
     script = textwrap.dedent(
         """
         import sys
-        import tb_cnnviz, tb_cnnviz.callback, tb_cnnviz.cli, tb_cnnviz.integrations
+        import tb_cnnviz, tb_cnnviz.writer.callback, tb_cnnviz.cli, tb_cnnviz.integrations
         from tb_cnnviz import CNNVizCallback
         loaded = sorted(name for name in sys.modules if name.split(".")[0] in ("lightning", "pytorch_lightning"))
         assert not loaded, loaded

@@ -165,7 +165,7 @@ def served_logdir(logdir_30_steps):
 
 
 def test_plugin_module_never_imports_torch():
-    code = "import sys, tb_cnnviz.plugin; sys.exit('torch' in sys.modules)"
+    code = "import sys, tb_cnnviz.tensorboard.plugin; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
@@ -190,7 +190,7 @@ def test_built_wheel_carries_and_serves_the_frontend(tmp_path):
     frontend = sorted(name for name in names if name.startswith("tb_cnnviz/frontend/"))
     assert "tb_cnnviz/frontend/index.js" in frontend and any(name.endswith(".css") for name in frontend)
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
-    assert "cnnviz = tb_cnnviz.plugin:CNNVizLoader" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "cnnviz = tb_cnnviz.tensorboard.plugin:CNNVizLoader" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
     # Serve the tab from the installed wheel alone: PYTHONPATH puts it before this checkout's editable install.
     target = tmp_path / "site"
@@ -199,7 +199,7 @@ def test_built_wheel_carries_and_serves_the_frontend(tmp_path):
     )
     env = {"PYTHONPATH": str(target)}
     where = subprocess.run(
-        [sys.executable, "-c", "import tb_cnnviz.plugin as p; print(p.__file__)"],
+        [sys.executable, "-c", "import tb_cnnviz.tensorboard.plugin as p; print(p.__file__)"],
         env=env,
         cwd=tmp_path,  # not the checkout: `python -c` puts the working directory first on sys.path
         capture_output=True,

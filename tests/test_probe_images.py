@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tb_cnnviz.probe_images import ProbeImageError, load_probe_images
+from tb_cnnviz.cli.probe_images import ProbeImageError, load_probe_images
 
 
 def write_image(path, size=(6, 5), color=(51, 102, 153)) -> None:

@@ -22,7 +22,7 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess by 
         "tb_cnnviz.integrations.lightning needs Lightning; install it with: pip install 'tb-cnnviz[lightning]'"
     ) from error
 
-from tb_cnnviz import callback as core
+from tb_cnnviz.writer import callback as core
 
 # Where the run goes when the trainer has no TensorBoardLogger and no log_dir was given.
 DEFAULT_SUBDIR = "cnnviz"

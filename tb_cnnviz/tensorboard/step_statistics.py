@@ -5,25 +5,25 @@ Plain Python on the info dicts the writer stored: the plugin imports this, so no
 
 from __future__ import annotations
 
-from tb_cnnviz import metadata
+from tb_cnnviz import contract
 
 
 def channel_statistics(info: dict) -> dict[str, list]:
     """{name: [one number per channel]} of a step; None where the logged value was non-finite."""
-    if info.get("kind") == metadata.FEATURE_MAPS:
+    if info.get("kind") == contract.FEATURE_MAPS:
         stats = info["stats"]
         return {
             "mean": _over_probes(stats["mean"], _mean),
             "max": _over_probes(stats["max"], max),
             "dead": _over_probes(stats["dead"], _mean),
         }
-    if info.get("kind") == metadata.FILTERS:
+    if info.get("kind") == contract.FILTERS:
         return {"activation": list(info["activations"])}
-    if info.get("kind") in (metadata.SALIENCY, metadata.GRAD_CAM):
+    if info.get("kind") in (contract.SALIENCY, contract.GRAD_CAM):
         return {"probability": list(info["probabilities"])}
-    if info.get("kind") == metadata.CLASS_VISUALIZATION:
+    if info.get("kind") == contract.CLASS_VISUALIZATION:
         return {"probability": list(info["probabilities"]), "score": list(info["scores"])}
-    if info.get("kind") == metadata.FOOLING:
+    if info.get("kind") == contract.FOOLING:
         return {"steps": list(info["steps"]), "target_probability": list(info["target_probabilities"])}
     return {}
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from tb_cnnviz import metadata, render
+from tb_cnnviz import contract
 from tb_cnnviz.methods.capture import feature_maps
 from tb_cnnviz.methods.class_scores import softmax_table
 from tb_cnnviz.methods.class_visualization import class_visualization
@@ -26,7 +26,8 @@ from tb_cnnviz.methods.overlays import normalize_heatmap
 from tb_cnnviz.methods.relu_rules import RULES
 from tb_cnnviz.methods.saliency import saliency
 from tb_cnnviz.methods.top_activations import top_activations
-from tb_cnnviz.summary import write_blob_sequence
+from tb_cnnviz.writer import render
+from tb_cnnviz.writer.summary import write_blob_sequence
 
 
 class CNNVizWarning(UserWarning):
@@ -74,7 +75,7 @@ class CNNVizCallback:
         probe_labels: Sequence[str] | None = None,
         input_mean: Sequence[float] | None = None,
         input_std: Sequence[float] | None = None,
-        kinds: Sequence[str] = (metadata.FEATURE_MAPS,),
+        kinds: Sequence[str] = (contract.FEATURE_MAPS,),
         filter_options: dict | None = None,
         seed: int = 0,
         deconv_rule: str = "deconvnet",
@@ -99,7 +100,7 @@ class CNNVizCallback:
         if probe_labels is not None and len(probe_labels) != len(self.probe_images):
             raise ValueError(f"probe_labels has {len(probe_labels)} names for {len(self.probe_images)} probe images")
         self.probe_labels = [str(label) for label in probe_labels] if probe_labels is not None else None
-        loggable = metadata.LAYER_KINDS + metadata.MODEL_KINDS
+        loggable = contract.LAYER_KINDS + contract.MODEL_KINDS
         unknown = sorted(set(kinds) - set(loggable))
         if unknown or not kinds:
             raise ValueError(f"kinds {unknown or list(kinds)} are not loggable; choose from {list(loggable)}")
@@ -117,7 +118,7 @@ class CNNVizCallback:
         }
         self.class_names = [str(name) for name in class_names] if class_names is not None else None
         self.grad_cam_layer = None
-        if metadata.GRAD_CAM in self.kinds:
+        if contract.GRAD_CAM in self.kinds:
             chosen = single_layer(model, grad_cam_layer) if grad_cam_layer is not None else last_conv(model)
             self.grad_cam_layer = chosen
         self.seed = seed
@@ -167,12 +168,12 @@ class CNNVizCallback:
             self._guarded("probe images", self._log_probes, step)
             self._probes_logged = True
         with _rng_preserved(self.model):
-            if self.layers and set(self.kinds) & set(metadata.LAYER_KINDS):
+            if self.layers and set(self.kinds) & set(contract.LAYER_KINDS):
                 modules = list(self.layers.values())
                 maps = self._guarded("feature maps", feature_maps, self.model, self.probe_images, modules)
                 for name, output in (maps or {}).items():
                     self._guarded(f"layer {name!r}", self._log_layer, name, output, step)
-            model_kinds = [kind for kind in self.kinds if kind in metadata.MODEL_KINDS]
+            model_kinds = [kind for kind in self.kinds if kind in contract.MODEL_KINDS]
             probabilities = self._guarded("class predictions", self._probabilities) if model_kinds else None
             if probabilities is not None:
                 for kind in model_kinds:
@@ -197,7 +198,7 @@ class CNNVizCallback:
     def _log_probes(self, step: int) -> None:
         info, blobs = render.render_probes(self.probe_images, self.probe_labels, self.input_mean, self.input_std)
         write_blob_sequence(
-            self.writer, metadata.PROBES_TAG, info, blobs, step, count=info["count"], labels=info["labels"]
+            self.writer, contract.PROBES_TAG, info, blobs, step, count=info["count"], labels=info["labels"]
         )
 
     def _probabilities(self) -> torch.Tensor:
@@ -216,7 +217,7 @@ class CNNVizCallback:
         return table
 
     def _write_model_view(self, kind: str, step: int, info: dict, blobs: list[bytes]) -> None:
-        write_blob_sequence(self.writer, metadata.model_tag(kind), info, blobs, step, scope=metadata.MODEL_SCOPE)
+        write_blob_sequence(self.writer, contract.model_tag(kind), info, blobs, step, scope=contract.MODEL_SCOPE)
 
     @functools.cached_property
     def _probe_pictures(self) -> torch.Tensor:
@@ -226,13 +227,13 @@ class CNNVizCallback:
     def _log_saliency(self, probabilities: torch.Tensor, step: int) -> None:
         predicted = probabilities.argmax(dim=1)
         heatmaps = normalize_heatmap(saliency(self.model, self.probe_images, predicted))
-        self._write_explanations(metadata.SALIENCY, heatmaps, probabilities, step)
+        self._write_explanations(contract.SALIENCY, heatmaps, probabilities, step)
 
     def _log_grad_cam(self, probabilities: torch.Tensor, step: int) -> None:
         name, module = self.grad_cam_layer
         heatmaps = grad_cam(self.model, self.probe_images, module, probabilities.argmax(dim=1))
         self._write_explanations(
-            metadata.GRAD_CAM, heatmaps, probabilities, step, layer=name, layer_size=list(heatmaps.shape[1:])
+            contract.GRAD_CAM, heatmaps, probabilities, step, layer=name, layer_size=list(heatmaps.shape[1:])
         )
 
     def _write_explanations(
@@ -257,7 +258,7 @@ class CNNVizCallback:
             result.images, result.classes, result.scores, result.probabilities,
             class_names=self.class_names, steps=options["steps"], l2=options["l2"],
         )  # fmt: skip
-        self._write_model_view(metadata.CLASS_VISUALIZATION, step, info, blobs)
+        self._write_model_view(contract.CLASS_VISUALIZATION, step, info, blobs)
 
     def _log_fooling(self, probabilities: torch.Tensor, step: int) -> None:
         if self._fooling_targets is None:
@@ -274,7 +275,7 @@ class CNNVizCallback:
             steps=result.steps, max_steps=options["max_steps"],
             max_change=result.max_change,
         )  # fmt: skip
-        self._write_model_view(metadata.FOOLING, step, info, blobs)
+        self._write_model_view(contract.FOOLING, step, info, blobs)
 
     def _log_layer(self, name: str, output: torch.Tensor, step: int) -> None:
         if output.dim() != 4:
@@ -290,11 +291,11 @@ class CNNVizCallback:
             "layer_type": type(self.layers[name]).__name__,
             "shape": list(output.shape[1:]),
         }
-        if metadata.FEATURE_MAPS in self.kinds:
+        if contract.FEATURE_MAPS in self.kinds:
             self._log_feature_maps(name, output, channels, step, content)
-        if metadata.FILTERS in self.kinds:
+        if contract.FILTERS in self.kinds:
             self._guarded(f"filter images of {name!r}", self._log_filters, name, channels, step, content)
-        if metadata.DECONV in self.kinds:
+        if contract.DECONV in self.kinds:
             self._guarded(f"deconvnet of {name!r}", self._log_deconv, name, output, step, content)
             if self.deconv_dataset is not None and step % self.deconv_dataset_every == 0:
                 self._guarded(f"dataset top activations of {name!r}", self._log_top_activations, name, step, content)
@@ -316,7 +317,7 @@ class CNNVizCallback:
             name, result.rule, result.projections, table, result.activations, result.boxes,
             field.patch_starts(result.positions.cpu()), field.patch_size,
         )  # fmt: skip
-        write_blob_sequence(self.writer, metadata.layer_tag(name, metadata.DECONV), info, blobs, step, **content)
+        write_blob_sequence(self.writer, contract.layer_tag(name, contract.DECONV), info, blobs, step, **content)
 
     def _log_top_activations(self, name: str, step: int, content: dict) -> None:
         """Zeiler & Fergus figure 2: per channel, the 9 strongest dataset patches and their projections."""
@@ -327,7 +328,7 @@ class CNNVizCallback:
         info, blobs = render.render_top_activations(
             name, top.channels, top.values, top.indices, top.patches, top.projections, self.input_mean, self.input_std
         )
-        write_blob_sequence(self.writer, metadata.layer_tag(name, metadata.DECONV_TOP), info, blobs, step, **content)
+        write_blob_sequence(self.writer, contract.layer_tag(name, contract.DECONV_TOP), info, blobs, step, **content)
 
     def _log_filters(self, name: str, channels: list[int], step: int, content: dict) -> None:
         result = maximize_filters(
@@ -341,7 +342,7 @@ class CNNVizCallback:
             **self.filter_options,
         )
         info, blobs = render.render_filter_images(name, result.images, result.activations, result.channels)
-        write_blob_sequence(self.writer, metadata.layer_tag(name, metadata.FILTERS), info, blobs, step, **content)
+        write_blob_sequence(self.writer, contract.layer_tag(name, contract.FILTERS), info, blobs, step, **content)
 
     def _log_feature_maps(self, name: str, output: torch.Tensor, channels: list[int], step: int, content: dict) -> None:
         info, blobs = render.render_feature_maps(name, output, channels, self.max_tile_size)
@@ -352,7 +353,7 @@ class CNNVizCallback:
                 CNNVizWarning,
                 stacklevel=3,
             )
-        write_blob_sequence(self.writer, metadata.layer_tag(name, metadata.FEATURE_MAPS), info, blobs, step, **content)
+        write_blob_sequence(self.writer, contract.layer_tag(name, contract.FEATURE_MAPS), info, blobs, step, **content)
 
     def _choose_channels(self, name: str, count: int) -> list[int]:
         spec = self._channel_spec

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,9 +19,9 @@ from tensorboard.plugins import base_plugin
 from tensorboard.util import tb_logging
 from werkzeug import wrappers
 
-from tb_cnnviz import metadata
-from tb_cnnviz.step_statistics import channel_statistics
-from tb_cnnviz.strips import channel_strip, tile_position
+from tb_cnnviz import contract
+from tb_cnnviz.tensorboard.step_statistics import channel_statistics
+from tb_cnnviz.tensorboard.strips import channel_strip, tile_position
 
 logger = tb_logging.get_logger()
 
@@ -29,6 +30,7 @@ _ALL_STEPS = 1 << 30  # read-time stand-in for "every step": downsample=0 return
 _IMAGE_CACHE_SECONDS = 600
 _CONCURRENT_READS = 16
 _STATISTICS_CACHE_SIZE = 20_000  # steps' statistics kept in memory (a few KB each)
+_STATIC_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")  # one path part of a frontend file
 _STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 
 
@@ -36,7 +38,7 @@ class CNNVizLoader(base_plugin.TBLoader):
     """Makes every logged step visible by default; a user's --samples_per_plugin cnnviz=N wins."""
 
     def fix_flags(self, flags) -> None:
-        flags.samples_per_plugin.setdefault(metadata.PLUGIN_NAME, KEEP_EVERY_STEP)
+        flags.samples_per_plugin.setdefault(contract.PLUGIN_NAME, KEEP_EVERY_STEP)
 
     def load(self, context: base_plugin.TBContext) -> CNNVizPlugin:
         return CNNVizPlugin(context)
@@ -45,11 +47,11 @@ class CNNVizLoader(base_plugin.TBLoader):
 class CNNVizPlugin(base_plugin.TBPlugin):
     """Serves the CNN Viz tab and the feature maps, probes and statistics it shows."""
 
-    plugin_name = metadata.PLUGIN_NAME
+    plugin_name = contract.PLUGIN_NAME
 
     def __init__(self, context: base_plugin.TBContext) -> None:
         self._data_provider = context.data_provider
-        samples = (context.sampling_hints or {}).get(metadata.PLUGIN_NAME, KEEP_EVERY_STEP)
+        samples = (context.sampling_hints or {}).get(contract.PLUGIN_NAME, KEEP_EVERY_STEP)
         self._downsample = samples if samples > 0 else _ALL_STEPS
         self._frontend = _frontend_dir()
         self._statistics_cache: dict[str, dict] = {}
@@ -77,7 +79,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
     def _serve_runs(self, request: wrappers.Request) -> wrappers.Response:
         ctx, experiment = _context(request)
         listing = self._data_provider.list_blob_sequences(
-            ctx, experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME
+            ctx, experiment_id=experiment, plugin_name=contract.PLUGIN_NAME
         )
         runs = [_describe_run(run, tags) for run, tags in sorted(listing.items())]
         return _json(request, {"runs": runs})
@@ -146,11 +148,13 @@ class CNNVizPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_static(self, request: wrappers.Request) -> wrappers.Response:
-        name = request.path.rsplit("/static/", 1)[-1]
-        # Only plain file names of the frontend folder: no "..", no subfolders, no absolute paths.
-        if not name or "/" in name or "\\" in name or name.startswith("."):
+        name = request.path.split("/static/", 1)[-1]
+        # Only plain names inside the frontend folder (kinds/ included): no "..", no hidden files,
+        # no absolute paths, no backslashes.
+        parts = name.split("/")
+        if not all(_STATIC_NAME.fullmatch(part) for part in parts):
             raise errors.NotFoundError(f"no frontend file {name!r}")
-        file = self._frontend / name
+        file = self._frontend.joinpath(*parts)
         if not file.is_file():
             raise errors.NotFoundError(f"no frontend file {name!r}")
         suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
@@ -163,7 +167,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         data = self._data_provider.read_blob_sequences(
             ctx,
             experiment_id=experiment,
-            plugin_name=metadata.PLUGIN_NAME,
+            plugin_name=contract.PLUGIN_NAME,
             downsample=self._downsample,
             run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
         )
@@ -214,7 +218,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
 
 def _frontend_dir() -> Path:
     """The tab's files: installed beside this module, or the checkout's frontend/ (editable install)."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent
     installed, checkout = package / "frontend", package.parent / "frontend"
     return installed if installed.is_dir() else checkout
 
@@ -230,11 +234,11 @@ def _describe_run(run: str, tags: dict) -> dict:
     probes, layers, model_kinds = None, {}, {}
     for tag, series in tags.items():
         try:
-            content = metadata.parse_plugin_content(series.plugin_content)
+            content = contract.parse_plugin_content(series.plugin_content)
         except ValueError as error:
             logger.warning("cnnviz: skipping run %r tag %r: %s", run, tag, error)
             continue
-        if content["kind"] == metadata.PROBES_KIND:
+        if content["kind"] == contract.PROBES_KIND:
             probes = {
                 "tag": tag,
                 "step": series.max_step,
@@ -242,7 +246,7 @@ def _describe_run(run: str, tags: dict) -> dict:
                 "labels": content.get("labels"),
             }
             continue
-        if content.get("scope") == metadata.MODEL_SCOPE:
+        if content.get("scope") == contract.MODEL_SCOPE:
             model_kinds[content["kind"]] = tag
             continue
         name = content.get("layer")

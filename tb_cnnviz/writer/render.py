@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from tb_cnnviz import metadata
+from tb_cnnviz import contract
 from tb_cnnviz.methods.input_space import to_display
 from tb_cnnviz.methods.overlays import as_rgb, overlay
 
@@ -118,8 +118,8 @@ def render_feature_maps(
     pixels, ranges = quantize(fit_tiles(shown.float(), max_tile_size))
     grid = grid_shape(len(channels))
     info = {
-        "version": metadata.VERSION,
-        "kind": metadata.FEATURE_MAPS,
+        "version": contract.VERSION,
+        "kind": contract.FEATURE_MAPS,
         "layer": layer,
         "shape": list(maps.shape[1:]),
         "channels": list(channels),
@@ -141,8 +141,8 @@ def render_filter_images(
     """Info dict and one atlas of the (K, C, S, S) filter-maximizing images, already in [0, 1]."""
     layout, atlas = single_atlas(display_images(images, mean=0.0, std=1.0))
     info = {
-        "version": metadata.VERSION,
-        "kind": metadata.FILTERS,
+        "version": contract.VERSION,
+        "kind": contract.FILTERS,
         "layer": layer,
         "channels": list(channels),
         **layout,
@@ -188,8 +188,8 @@ def render_deconv(
     pictures = pictures.reshape(count, per_probe, *pictures.shape[1:])
     grid = grid_shape(per_probe)
     info = {
-        "version": metadata.VERSION,
-        "kind": metadata.DECONV,
+        "version": contract.VERSION,
+        "kind": contract.DECONV,
         "layer": layer,
         "rule": rule,
         "probes": count,
@@ -221,8 +221,8 @@ def render_top_activations(
     patch_pictures = display_images(patches.flatten(0, 1).detach().float().cpu(), mean, std)
     projection_pictures = signed_pictures(projections.detach().float().cpu().flatten(0, 1))
     info = {
-        "version": metadata.VERSION,
-        "kind": metadata.DECONV_TOP,
+        "version": contract.VERSION,
+        "kind": contract.DECONV_TOP,
         "layer": layer,
         "channels": list(channels),
         "k": k,
@@ -258,8 +258,8 @@ def display_images(images: torch.Tensor, mean=None, std=None) -> np.ndarray:
 def render_probes(images: torch.Tensor, labels: list[str] | None, mean=None, std=None) -> tuple[dict, list[bytes]]:
     """Info dict and one PNG per probe image, in display space."""
     info = {
-        "version": metadata.VERSION,
-        "kind": metadata.PROBES_KIND,
+        "version": contract.VERSION,
+        "kind": contract.PROBES_KIND,
         "count": len(images),
         "shape": list(images.shape[1:]),
         "labels": list(labels) if labels is not None else None,
@@ -311,7 +311,7 @@ def render_explanations(
     tiles = _rgb_pixels(overlay(_upscaled(pictures.float().cpu(), scale), heatmaps.detach().float().cpu()))
     layout, atlas = single_atlas(tiles)
     info = {
-        "version": metadata.VERSION,
+        "version": contract.VERSION,
         "kind": kind,
         "probes": len(tiles),
         "channels": list(range(len(tiles))),
@@ -339,8 +339,8 @@ def render_class_images(
     """Info dict and one atlas of the (K, C, H, W) class images, already in [0, 1], one tile per class."""
     layout, atlas = single_atlas(display_images(images, mean=0.0, std=1.0))
     info = {
-        "version": metadata.VERSION,
-        "kind": metadata.CLASS_VISUALIZATION,
+        "version": contract.VERSION,
+        "kind": contract.CLASS_VISUALIZATION,
         "channels": list(classes),
         **layout,
         "class_names": class_names,
@@ -378,8 +378,8 @@ def render_fooling(
     gap = np.full((count, height, PANE_GAP, 3), 255, dtype=np.uint8)
     layout, atlas = single_atlas(np.concatenate([pictures[0], gap, pictures[1], gap, pictures[2]], axis=2))
     info = {
-        "version": metadata.VERSION,
-        "kind": metadata.FOOLING,
+        "version": contract.VERSION,
+        "kind": contract.FOOLING,
         "probes": count,
         "channels": list(range(count)),
         **layout,

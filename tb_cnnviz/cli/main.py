@@ -19,20 +19,20 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from tb_cnnviz import metadata
-from tb_cnnviz.callback import CNNVizCallback, CNNVizWarning
-from tb_cnnviz.checkpoints import (
+from tb_cnnviz import contract
+from tb_cnnviz.cli.checkpoints import (
     expand_checkpoint_paths,
     load_checkpoint,
     order_checkpoints,
     state_dict_for,
     stored_position,
 )
-from tb_cnnviz.layer_listing import format_layer_table, list_layers
+from tb_cnnviz.cli.layer_listing import format_layer_table, list_layers
+from tb_cnnviz.cli.model_factory import build_model
+from tb_cnnviz.cli.probe_images import DEMO_DATASET, ProbeImageError, load_probe_images
 from tb_cnnviz.methods.layers import first_conv
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device
-from tb_cnnviz.model_factory import build_model
-from tb_cnnviz.probe_images import DEMO_DATASET, ProbeImageError, load_probe_images
+from tb_cnnviz.writer.callback import CNNVizCallback, CNNVizWarning
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -154,9 +154,9 @@ def _parser() -> argparse.ArgumentParser:
     checkpoints.add_argument(
         "--kinds",
         nargs="+",
-        choices=metadata.LAYER_KINDS + metadata.MODEL_KINDS,
-        default=[metadata.FEATURE_MAPS],
-        help=f"what to log per layer, and model-level views (default: {metadata.FEATURE_MAPS})",
+        choices=contract.LAYER_KINDS + contract.MODEL_KINDS,
+        default=[contract.FEATURE_MAPS],
+        help=f"what to log per layer, and model-level views (default: {contract.FEATURE_MAPS})",
     )
     checkpoints.add_argument(
         "--class-names", nargs="+", metavar="NAME", help="one name per model output, shown by the model-level views"

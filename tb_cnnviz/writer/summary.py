@@ -8,7 +8,7 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.util import tensor_util
 from torch.utils.tensorboard import SummaryWriter
 
-from tb_cnnviz import metadata
+from tb_cnnviz import contract
 
 
 def write_blob_sequence(writer: SummaryWriter, tag: str, info: dict, blobs: list[bytes], step: int, **content) -> None:
@@ -20,7 +20,7 @@ def write_blob_sequence(writer: SummaryWriter, tag: str, info: dict, blobs: list
     sequence = [json.dumps(info, allow_nan=False).encode("utf-8"), *blobs]
     value = Summary.Value(
         tag=tag,
-        metadata=metadata.create_summary_metadata(info["kind"], **content),
+        metadata=contract.create_summary_metadata(info["kind"], **content),
         tensor=tensor_util.make_tensor_proto(sequence),
     )
     # torch's SummaryWriter has no public way to add a raw Summary; this is how torch reaches it.

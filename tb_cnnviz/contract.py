@@ -1,0 +1,124 @@
+"""The one contract between the writer (callback), the reader (plugin) and the tab (frontend/contract.js).
+
+Plugin name, tag scheme, the summary metadata's content, the keys every info blob shares and the blob
+layout. Keys one kind alone writes and reads live in that kind's writer and tab modules, not here.
+No torch: TensorBoard imports this through the plugin on machines that never import torch.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TypedDict
+
+from tensorboard.compat.proto.summary_pb2 import DATA_CLASS_BLOB_SEQUENCE, SummaryMetadata
+
+PLUGIN_NAME = "cnnviz"
+
+# Bumped when the layout of metadata or info blobs changes; readers accept every version up to
+# their own, so logdirs written by an older release keep opening in a newer one.
+#   1: the first release; the plugin derived each kind's chart numbers from its own info keys.
+#   2: every info carries its chart numbers under SERIES, so the plugin reads any kind alike.
+VERSION = 2
+
+MODEL_SCOPE = "model"  # scope of model-level kinds (saliency, class images...), logged under "model/<kind>"
+PROBES_TAG = "probes"  # the probe images, logged once
+PROBES_KIND = "probes"
+
+# TRANSITION (removed once writer/kinds/ and its registry name the kinds): the kinds of release 1.
+FEATURE_MAPS = "feature_maps"
+FILTERS = "filters"
+DECONV = "deconv"
+DECONV_TOP = "deconv_top"
+LAYER_KINDS = (FEATURE_MAPS, FILTERS, DECONV)
+SALIENCY = "saliency"
+GRAD_CAM = "grad_cam"
+CLASS_VISUALIZATION = "class_visualization"
+FOOLING = "fooling"
+MODEL_KINDS = (SALIENCY, GRAD_CAM, CLASS_VISUALIZATION, FOOLING)
+
+
+def layer_tag(layer: str, kind: str) -> str:
+    """Tag of one layer's time series of one kind, e.g. "features.0/feature_maps"."""
+    return f"{layer}/{kind}"
+
+
+def model_tag(kind: str) -> str:
+    """Tag of a model-level kind's time series, e.g. "model/saliency"."""
+    return f"{MODEL_SCOPE}/{kind}"
+
+
+class Content(TypedDict, total=False):
+    """The JSON content of a summary's metadata: what the runs listing is built from, without reading blobs."""
+
+    version: int
+    kind: str
+    scope: str  # MODEL_SCOPE for model-level kinds; absent for a layer's kinds
+    layer: str  # a layer kind's layer name, as model.named_modules() spells it
+    layer_index: int  # the layer's place among the logged layers (model order)
+    layer_type: str  # its module class, e.g. "Conv2d"
+    shape: list[int]  # its output's (C, H, W)
+    count: int  # the probes tag: how many probe images
+    labels: list[str] | None  # the probes tag: their names
+
+
+class Info(TypedDict, total=False):
+    """The keys every info blob (blob INFO_BLOB of a step) shares; a kind adds its own beside them."""
+
+    version: int
+    kind: str
+    channels: list[int] | list[list[int]]  # the item at each atlas position: one list, or one per probe
+    tile: list[int]  # [height, width] of one tile in an atlas
+    grid: list[int]  # [rows, columns] of tiles in an atlas
+    probes: int  # probe images of the step, for kinds with one atlas per probe
+    series: dict[str, list[float | None]]  # per chart name, one number per item of `channels`
+
+
+CONTENT_KEYS = tuple(Content.__annotations__)
+INFO_KEYS = tuple(Info.__annotations__)
+
+# Blob layout of every step: the info as JSON first, then PNG pictures (atlases) in the kind's order.
+INFO_BLOB = 0
+FIRST_PICTURE_BLOB = 1
+
+
+def create_summary_metadata(kind: str, **content) -> SummaryMetadata:
+    """Metadata for a blob-sequence summary of `kind`; `content` (Content keys) describes the series."""
+    unknown = sorted(set(content) - set(CONTENT_KEYS))
+    if unknown:
+        raise ValueError(f"summary content keys {unknown} are not in the contract; known: {list(CONTENT_KEYS)}")
+    payload = {"version": VERSION, "kind": kind, **content}
+    return SummaryMetadata(
+        plugin_data=SummaryMetadata.PluginData(plugin_name=PLUGIN_NAME, content=json.dumps(payload).encode("utf-8")),
+        data_class=DATA_CLASS_BLOB_SEQUENCE,
+    )
+
+
+def parse_plugin_content(content: bytes) -> Content:
+    """Metadata content as a dict; ValueError for content this release cannot read."""
+    try:
+        payload = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"cnnviz metadata is not JSON: {error}") from error
+    if not isinstance(payload, dict) or "kind" not in payload:
+        raise ValueError(f"cnnviz metadata lacks a 'kind': {payload!r}")
+    _check_version(payload.get("version", 0), "metadata")
+    return payload
+
+
+def parse_info(blob: bytes) -> Info:
+    """A step's info blob as a dict; ValueError for an info this release cannot read."""
+    try:
+        info = json.loads(blob)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"cnnviz info is not JSON: {error}") from error
+    if not isinstance(info, dict) or "kind" not in info:
+        raise ValueError(f"cnnviz info lacks a 'kind': {str(info)[:200]!r}")
+    _check_version(info.get("version", 0), "info")
+    return info
+
+
+def _check_version(version, what: str) -> None:
+    if not isinstance(version, int) or version > VERSION:
+        raise ValueError(
+            f"cnnviz {what} version {version!r} is newer than this release reads ({VERSION}); upgrade tb-cnnviz"
+        )
