@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from tb_cnnviz.methods.hooks import forward_hooks
 from tb_cnnviz.methods.layers import unwrap_model
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
 
@@ -37,17 +38,14 @@ def list_layers(model: nn.Module, input_size: tuple[int, ...]) -> list[LayerRow]
 
         return record
 
-    handles = [module.register_forward_hook(hook_for(name)) for name, module in named]
     inputs = torch.zeros(1, *input_size, device=model_device(network), dtype=model_dtype(network))
     try:
-        with evaluation_mode(network), torch.no_grad():
-            network(inputs)
+        with forward_hooks([(module, hook_for(name)) for name, module in named]):
+            with evaluation_mode(network), torch.no_grad():
+                network(inputs)
     except Exception as error:
         size = " x ".join(map(str, input_size))
         raise ValueError(f"{type(network).__name__} cannot take an input of size {size}: {error}") from error
-    finally:
-        for handle in handles:
-            handle.remove()
     return [
         LayerRow(name, type(module).__name__, outputs.get(name, "not called"), isinstance(module, nn.Conv2d))
         for name, module in named

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
+from tb_cnnviz.methods.hooks import forward_hooks
 from tb_cnnviz.methods.layers import LayerSpec, resolve_layers, unwrap_model
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
 
@@ -42,15 +45,9 @@ def feature_maps(model: nn.Module, images: torch.Tensor, layers: LayerSpec = Non
 
         return keep_output
 
-    handles = [module.register_forward_hook(hook_for(name)) for name, module in selected.items()]
-    try:
-        with evaluation_mode(network), torch.no_grad():
-            network(inputs)
-    except _AllLayersCaptured:
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
+    hooks = [(module, hook_for(name)) for name, module in selected.items()]
+    with contextlib.suppress(_AllLayersCaptured), forward_hooks(hooks), evaluation_mode(network), torch.no_grad():
+        network(inputs)
     missing = [name for name in selected if name not in captured]
     if missing:
         raise ValueError(f"layers {missing} were never called by {type(network).__name__}.forward")
@@ -71,13 +68,8 @@ def layer_output(network: nn.Module, module: nn.Module, inputs: torch.Tensor) ->
             captured.append(output)
             raise _AllLayersCaptured
 
-    handle = module.register_forward_hook(stop)
-    try:
+    with contextlib.suppress(_AllLayersCaptured), forward_hooks([(module, stop)]):
         network(inputs)
-    except _AllLayersCaptured:
-        pass
-    finally:
-        handle.remove()
     if not captured:
         raise ValueError(f"the layer {type(module).__name__} was never called by {type(network).__name__}.forward")
     output = captured[0]

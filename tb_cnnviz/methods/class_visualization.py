@@ -15,6 +15,7 @@ from torch import nn
 
 from tb_cnnviz.methods.class_scores import class_logits, class_probabilities
 from tb_cnnviz.methods.image_param import make_param
+from tb_cnnviz.methods.indices import checked_indices
 from tb_cnnviz.methods.input_space import Normalization, normalizer
 from tb_cnnviz.methods.layers import unwrap_model
 from tb_cnnviz.methods.maximize import (
@@ -129,8 +130,4 @@ def _class_objective(network: nn.Module, classes: torch.Tensor, l2: float) -> Ca
 def _choose_classes(classes: Sequence[int] | None, count: int) -> list[int]:
     if classes is None:
         return list(range(count))
-    chosen = [int(index) for index in classes]
-    bad = [index for index in chosen if not 0 <= index < count]
-    if bad:
-        raise ValueError(f"classes {bad} are out of range for a model with {count} classes")
-    return chosen
+    return checked_indices(classes, count, "classes", "the model")

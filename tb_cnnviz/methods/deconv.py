@@ -24,7 +24,9 @@ import torch
 from torch import nn
 
 from tb_cnnviz.methods.capture import layer_output
+from tb_cnnviz.methods.indices import checked_indices
 from tb_cnnviz.methods.layers import single_layer, unwrap_model
+from tb_cnnviz.methods.memory import saved_bytes
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
 from tb_cnnviz.methods.receptive_field import ReceptiveField, field_of, take_windows
 from tb_cnnviz.methods.relu_rules import RULES, backward_rule
@@ -196,20 +198,9 @@ def _bytes_per_sample(
     """Memory one more sample costs: what autograd saves for it (weights excluded), its output and gradients."""
     tensors = itertools.chain(network.parameters(), network.buffers())
     weights = {tensor.untyped_storage().data_ptr() for tensor in tensors}
-    seen: set[int] = set()
-    saved = 0
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        nonlocal saved
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in seen and storage.data_ptr() not in weights:
-            seen.add(storage.data_ptr())
-            saved += storage.nbytes()
-        return tensor
-
     sample = like.new_zeros((1, *shape)).requires_grad_(True)
-    with torch.enable_grad(), backward_rule(rule), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        output = layer_output(network, module, sample)
+    with torch.enable_grad(), backward_rule(rule):
+        saved, output = saved_bytes(lambda: layer_output(network, module, sample), excluded=weights)
     # The backward holds gradients about as large as what was saved; input and output twice (value, gradient).
     return max(1, 2 * saved + 2 * output.nbytes + 2 * sample.nbytes)
 
@@ -226,11 +217,7 @@ def _channel_table(
         table = table.expand(count, -1)
     elif table.dim() != 2 or table.shape[0] != count:
         raise ValueError(f"channels must be a sequence or an (N={count}, K) tensor, got shape {tuple(table.shape)}")
-    bad = table[(table < 0) | (table >= available)]
-    if len(bad):
-        raise ValueError(
-            f"channels {sorted(set(bad.tolist()))} are out of range for layer {name!r}, which has {available}"
-        )
+    checked_indices(table.flatten().tolist(), available, "channels", f"layer {name!r}")
     return table, shared
 
 

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from tb_cnnviz.methods.class_scores import Target, class_logits, resolve_targets
+from tb_cnnviz.methods.hooks import forward_hooks
 from tb_cnnviz.methods.layers import resolve_layers, single_layer, unwrap_model
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
 
@@ -38,19 +39,16 @@ def grad_cam(
         # A clone flows on: an inplace op after the layer (ReLU(inplace=True)) must not change the maps.
         return leaf.clone()
 
-    handle = module.register_forward_hook(cut_graph_here)
-    try:
-        with evaluation_mode(network, freeze_parameters=True), torch.enable_grad():
-            logits = class_logits(network, inputs)
-            if not captured:
-                raise ValueError(f"layer {name!r} was never called by {type(network).__name__}.forward")
-            maps = captured[0]
-            if not isinstance(maps, torch.Tensor) or maps.dim() != 4:
-                raise ValueError(f"layer {name!r} ({type(module).__name__}) does not return (N, K, h, w) feature maps")
-            classes = resolve_targets(target, logits)
-            (gradient,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), maps)
-    finally:
-        handle.remove()
+    hooked = forward_hooks([(module, cut_graph_here)])
+    with hooked, evaluation_mode(network, freeze_parameters=True), torch.enable_grad():
+        logits = class_logits(network, inputs)
+        if not captured:
+            raise ValueError(f"layer {name!r} was never called by {type(network).__name__}.forward")
+        maps = captured[0]
+        if not isinstance(maps, torch.Tensor) or maps.dim() != 4:
+            raise ValueError(f"layer {name!r} ({type(module).__name__}) does not return (N, K, h, w) feature maps")
+        classes = resolve_targets(target, logits)
+        (gradient,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), maps)
     weights = gradient.float().mean(dim=(2, 3), keepdim=True)
     cam = torch.relu((weights * maps.detach().float()).sum(dim=1))
     return cam / cam.amax(dim=(1, 2), keepdim=True).clamp_min(torch.finfo(cam.dtype).tiny)

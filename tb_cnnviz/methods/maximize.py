@@ -24,8 +24,10 @@ from torch import nn
 
 from tb_cnnviz.methods.capture import layer_output
 from tb_cnnviz.methods.image_param import ImageParam, make_param, tile_to
+from tb_cnnviz.methods.indices import checked_indices
 from tb_cnnviz.methods.input_space import normalizer
 from tb_cnnviz.methods.layers import first_conv, single_layer, unwrap_model
+from tb_cnnviz.methods.memory import saved_bytes
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
 from tb_cnnviz.methods.transforms import (
     RobustnessTransforms,
@@ -292,20 +294,8 @@ def bytes_per_image(
     """
 
     def measure(batch: int):
-        seen: set[int] = set()
-        total = 0
-
-        def pack(tensor: torch.Tensor) -> torch.Tensor:
-            nonlocal total
-            storage = tensor.untyped_storage()
-            if storage.data_ptr() not in seen:
-                seen.add(storage.data_ptr())
-                total += storage.nbytes()
-            return tensor
-
         inputs = torch.full((batch, *shape), 0.5, device=device, dtype=dtype, requires_grad=True)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-            output = forward(inputs)
+        total, output = saved_bytes(lambda: forward(inputs))
         return total + (output.nbytes if isinstance(output, torch.Tensor) else 0), output
 
     one, output = measure(1)
@@ -330,11 +320,7 @@ def _choose_channels(channels: Sequence[int] | None, count: int, max_channels: i
     if channels is None:
         limit = count if max_channels is None else min(count, max_channels)
         return list(range(limit))
-    chosen = [int(channel) for channel in channels]
-    bad = [channel for channel in chosen if not 0 <= channel < count]
-    if bad:
-        raise ValueError(f"channels {bad} are out of range for layer {name!r}, which has {count} channels")
-    return chosen
+    return checked_indices(channels, count, "channels", f"layer {name!r}")
 
 
 def seeded_generator(seed: int, item: int) -> torch.Generator:

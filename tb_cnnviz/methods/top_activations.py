@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from tb_cnnviz.methods.capture import layer_output
 from tb_cnnviz.methods.deconv import DEFAULT_MEMORY_BUDGET, crops_agree, project_windows, strongest_units
+from tb_cnnviz.methods.indices import checked_indices
 from tb_cnnviz.methods.layers import single_layer, unwrap_model
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
 from tb_cnnviz.methods.receptive_field import ReceptiveField, field_of, take_windows
@@ -142,10 +143,9 @@ def _first_batch(
             f"inputs {tuple(inputs.shape)} and layer {name!r} output {tuple(maps.shape)} must both be (N, C, H, W)"
         )
     available = maps.shape[1]
-    chosen = list(range(available)) if channels is None else [int(channel) for channel in channels]
-    bad = [channel for channel in chosen if not 0 <= channel < available]
-    if bad:
-        raise ValueError(f"channels {bad} are out of range for layer {name!r}, which has {available}")
+    chosen = (
+        range(available) if channels is None else checked_indices(channels, available, "channels", f"layer {name!r}")
+    )
     table = torch.tensor(chosen, dtype=torch.long, device=maps.device)[None, :]
     return field_of(network, module, name, tuple(inputs.shape[1:])), table
 

@@ -18,6 +18,7 @@ from tb_cnnviz.methods.class_visualization import class_visualization
 from tb_cnnviz.methods.deconv import deconvnet
 from tb_cnnviz.methods.fooling import fooling_images
 from tb_cnnviz.methods.grad_cam import grad_cam, last_conv
+from tb_cnnviz.methods.indices import checked_indices
 from tb_cnnviz.methods.input_space import normalization_columns
 from tb_cnnviz.methods.layers import LayerSpec, first_conv, resolve_layers, single_layer
 from tb_cnnviz.methods.maximize import CHEAP_SETTINGS, maximize_filters
@@ -304,9 +305,7 @@ class CNNVizCallback:
         """Project, for each probe, the fixed channels and the channels it excites most at this step."""
         count, channels = output.shape[:2]
         fixed = self.deconv_channels
-        invalid = [channel for channel in fixed if not 0 <= channel < channels]
-        if invalid:
-            raise ValueError(f"deconv_channels {invalid} do not exist; the layer has channels 0..{channels - 1}")
+        checked_indices(fixed, channels, "deconv_channels", f"layer {name!r}")
         strength = output.detach().float().amax(dim=(2, 3)).cpu()
         strength[:, fixed] = -torch.inf
         strongest = strength.topk(min(self.deconv_top_channels, channels - len(fixed)), dim=1).indices
@@ -361,11 +360,7 @@ class CNNVizCallback:
             spec = spec.get(name)
         if spec is None:
             return list(range(min(count, self.max_channels)))
-        chosen = [int(channel) for channel in spec]
-        invalid = [channel for channel in chosen if not 0 <= channel < count]
-        if invalid:
-            raise ValueError(f"channels {invalid} do not exist; the layer has channels 0..{count - 1}")
-        return chosen
+        return checked_indices(spec, count, "channels", f"layer {name!r}")
 
     def _guarded(self, what: str, function, *args):
         """Call `function`; a failure becomes a CNNVizWarning so training goes on."""
