@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import Iterator
@@ -85,6 +86,11 @@ def logdir_30_steps(tmp_path_factory) -> Path:
     return logdir
 
 
+def plugin_url(base: str, route: str, **params) -> str:
+    """URL of the plugin's `route` with query `params`, under TensorBoard's `base` URL."""
+    return f"{base}/data/plugin/cnnviz/{route}?{urllib.parse.urlencode(params)}"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -118,7 +124,7 @@ def _wait_for_runs(base: str, process: subprocess.Popen, log) -> None:
             log.seek(0)
             raise RuntimeError(f"tensorboard exited with {process.returncode}:\n{log.read()}")
         with contextlib.suppress(urllib.error.URLError, ConnectionError):
-            if fetch_json(f"{base}/data/plugin/cnnviz/runs")["runs"]:
+            if fetch_json(plugin_url(base, "runs"))["runs"]:
                 return
         time.sleep(0.3)
     log.seek(0)

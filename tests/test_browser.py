@@ -14,7 +14,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
-from conftest import TENSORBOARD, fetch, fetch_json, free_port, poll, tensorboard_server, write_training_logdir
+from conftest import (
+    TENSORBOARD,
+    fetch,
+    fetch_json,
+    free_port,
+    plugin_url,
+    poll,
+    tensorboard_server,
+    write_training_logdir,
+)
 from PIL import Image
 from playwright import sync_api
 from torch import nn
@@ -59,10 +68,6 @@ def hostile_cnn() -> nn.Sequential:
     model.add_module("flatten", nn.Flatten())
     model.add_module("head", nn.Linear(4, 10))
     return model
-
-
-def plugin_url(base: str, route: str, **params) -> str:
-    return f"{base}/data/plugin/cnnviz/{route}?{urllib.parse.urlencode(params)}"
 
 
 @pytest.fixture(scope="module")

@@ -5,21 +5,16 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-import urllib.parse
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fetch, fetch_json, poll, tensorboard_server, write_training_logdir
+from conftest import fetch, fetch_json, plugin_url, poll, tensorboard_server, write_training_logdir
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER_TAG = "0/feature_maps"
-
-
-def plugin_url(base: str, route: str, **params) -> str:
-    return f"{base}/data/plugin/cnnviz/{route}?{urllib.parse.urlencode(params)}"
 
 
 def served_steps(base: str, run: str = "run_a", tag: str = LAYER_TAG) -> list[int]:
