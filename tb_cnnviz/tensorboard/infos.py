@@ -1,0 +1,97 @@
+"""A step's info blob read into today's layout: parsed by the contract, release-1 infos upgraded, checked.
+
+Every route that reads infos goes through `read_info`, so none of them knows a kind or a version.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tb_cnnviz import contract
+from tb_cnnviz.tensorboard import keys, release1
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What the series and strip routes need of one step's info (cached: a logged step never changes)."""
+
+    kind: str
+    channels: list  # one list of items, or one list per probe
+    tile: list[int] | None
+    grid: list[int] | None
+    series: dict[str, list[float | None]]
+
+    @classmethod
+    def of(cls, info: contract.Info) -> StepInfo:
+        return cls(
+            info[keys.KIND], info.get(keys.CHANNELS, []), info.get(keys.TILE), info.get(keys.GRID), info[keys.SERIES]
+        )
+
+
+def read_info(blob: bytes) -> contract.Info:
+    """The info of a step, with `series` even when release 1 wrote it; ValueError says what is wrong."""
+    info = contract.parse_info(blob)
+    if info.get(keys.VERSION, 0) <= release1.LAST_VERSION:
+        info = release1.upgrade_info(info)
+    _check_series(info)
+    return info
+
+
+def _check_series(info: contract.Info) -> None:
+    """`series` maps chart names to one number (or None) per item of a flat `channels` list (none: no items)."""
+    channels, series = info.get(keys.CHANNELS, []), info.get(keys.SERIES)
+    if not isinstance(channels, list):
+        raise ValueError(f"info {keys.CHANNELS!r} must be a list, got {channels!r:.100}")
+    if not isinstance(series, dict):
+        raise ValueError(f"info {keys.SERIES!r} must map chart names to lists of numbers, got {series!r:.100}")
+    if series and any(isinstance(item, list) for item in channels):
+        raise ValueError(
+            f"info {keys.SERIES!r} needs one {keys.CHANNELS!r} list shared by all probes; this one has one per probe"
+        )
+    for name, values in series.items():
+        if not isinstance(values, list) or len(values) != len(channels):
+            raise ValueError(
+                f"info {keys.SERIES}[{name!r}] must hold one number or null per item of {keys.CHANNELS!r} "
+                f"({len(channels)}), got {values!r:.100}"
+            )
+        if not all(value is None or _finite_number(value) for value in values):
+            raise ValueError(f"info {keys.SERIES}[{name!r}] must hold finite numbers or null, got {values!r:.100}")
+
+
+def _finite_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A step whose info this release cannot read; `reason` says why (logged once, answered to the tab)."""
+
+    reason: str
+
+
+Entry = StepInfo | Unreadable
+
+
+class InfoCache:
+    """StepInfo (or Unreadable) per blob key, bounded; the first reading of a bad info logs a warning."""
+
+    def __init__(self, size: int, logger) -> None:
+        self._size = size
+        self._logger = logger
+        self._entries: dict[str, Entry] = {}
+
+    def get_many(self, blobs: list, read_many: Callable[[list], list[bytes]], where: str) -> list[Entry]:
+        """One entry per info blob reference; `read_many` reads the uncached ones; `where` names run and tag."""
+        missing = [blob for blob in blobs if blob.blob_key not in self._entries]
+        for reference, blob in zip(missing, read_many(missing), strict=True):
+            try:
+                entry = StepInfo.of(read_info(blob))
+            except ValueError as error:
+                self._logger.warning("cnnviz: skipping an info of %s: %s", where, error)
+                entry = Unreadable(str(error))
+            if len(self._entries) >= self._size:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[reference.blob_key] = entry
+        return [self._entries[blob.blob_key] for blob in blobs]
