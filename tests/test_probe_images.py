@@ -1,12 +1,16 @@
-"""Probe images for the command line from a folder, a tensor file or the demo's dataset, as the model takes them."""
+"""Probe images for the command line from a folder, a tensor file or Fashion-MNIST, as the model takes them."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from tb_cnnviz.cli import fashion_mnist
 from tb_cnnviz.cli.probe_images import ProbeImageError, load_probe_images
 
 
@@ -77,10 +81,19 @@ def test_folder_problems_say_what_is_wrong(tmp_path):
         load_probe_images(str(tmp_path), 1, size=(8, 8))
 
 
-def test_the_demo_dataset_gives_one_normalized_image_per_class():
-    from demo_training.data import CLASS_NAMES, PIXEL_MEAN, PIXEL_STD
+def test_fashion_mnist_gives_one_normalized_test_image_per_class_as_the_demo_trains_on():
+    from demo_training.data import load_split, probe_batch
 
     probes = load_probe_images("fashion-mnist", 1)
     assert probes.images.shape == (10, 1, 28, 28)
-    assert probes.labels == CLASS_NAMES
-    assert (probes.input_mean, probes.input_std) == ([PIXEL_MEAN], [PIXEL_STD])
+    assert probes.labels == fashion_mnist.CLASS_NAMES
+    assert (probes.input_mean, probes.input_std) == ([fashion_mnist.PIXEL_MEAN], [fashion_mnist.PIXEL_STD])
+    torch.testing.assert_close(probes.images, probe_batch(load_split("test")), rtol=0, atol=0)
+
+
+def test_the_library_never_imports_the_repositorys_demo():
+    code = (
+        "import sys; from tb_cnnviz.cli import main; from tb_cnnviz.cli.probe_images import load_probe_images; "
+        "load_probe_images('fashion-mnist', 1); sys.exit('demo_training' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

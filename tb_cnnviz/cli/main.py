@@ -20,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from tb_cnnviz import contract
+from tb_cnnviz.cli import fashion_mnist
 from tb_cnnviz.cli.checkpoints import (
     expand_checkpoint_paths,
     load_checkpoint,
@@ -29,7 +30,7 @@ from tb_cnnviz.cli.checkpoints import (
 )
 from tb_cnnviz.cli.layer_listing import format_layer_table, list_layers
 from tb_cnnviz.cli.model_factory import build_model
-from tb_cnnviz.cli.probe_images import DEMO_DATASET, ProbeImageError, load_probe_images
+from tb_cnnviz.cli.probe_images import ProbeImageError, load_probe_images
 from tb_cnnviz.methods.layers import first_conv
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device
 from tb_cnnviz.writer.callback import CNNVizCallback, CNNVizWarning
@@ -84,8 +85,9 @@ def log_checkpoints_command(arguments: argparse.Namespace) -> None:
             kinds=arguments.kinds,
             max_channels=arguments.max_channels,
             probe_labels=probes.labels,
-            # The demo's probes are one image per class, in class order: their labels are the class names.
-            class_names=arguments.class_names or (probes.labels if arguments.probe_images == DEMO_DATASET else None),
+            # Fashion-MNIST's probes are one image per class, in class order: their labels are the class names.
+            class_names=arguments.class_names
+            or (probes.labels if arguments.probe_images == fashion_mnist.NAME else None),
             input_mean=probes.input_mean,
             input_std=probes.input_std,
         ) as viz:
@@ -147,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
         "--probe-images",
         required=True,
         metavar="SOURCE",
-        help=f"a folder of image files, a .npy/.pt tensor (N, C, H, W), or {DEMO_DATASET!r}",
+        help=f"a folder of image files, a .npy/.pt tensor (N, C, H, W), or {fashion_mnist.NAME!r}",
     )
     checkpoints.add_argument("--logdir", required=True, help="the run directory to write, e.g. runs/checkpoints")
     checkpoints.add_argument("--layers", nargs="+", help="layer names or glob patterns (default: every Conv2d)")

@@ -1,4 +1,4 @@
-"""Probe images for the command line: a folder of image files, a .npy/.pt tensor, or the demo's dataset.
+"""Probe images for the command line: a folder of image files, a .npy/.pt tensor, or Fashion-MNIST's.
 
 The result is what CNNVizCallback takes: a float tensor (N, C, H, W) exactly as the model takes it,
 plus the normalization used (so the tab shows the images as they looked) and labels if known.
@@ -14,12 +14,15 @@ import numpy as np
 import torch
 from PIL import Image
 
+from tb_cnnviz.cli import fashion_mnist
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 TENSOR_SUFFIXES = (".npy", ".pt", ".pth")
-# The value of --probe-images that picks the demo's Fashion-MNIST probes (one test image per class).
-DEMO_DATASET = "fashion-mnist"
 _PIL_MODES = {1: "L", 3: "RGB"}
-_SOURCES = f"give a folder of image files ({', '.join(IMAGE_SUFFIXES)}), a .npy/.pt tensor, or {DEMO_DATASET!r}"
+_SOURCES = (
+    f"give a folder of image files ({', '.join(IMAGE_SUFFIXES)}), a .npy/.pt tensor, "
+    f"or {fashion_mnist.NAME!r} (one test image per class)"
+)
 
 
 class ProbeImageError(ValueError):
@@ -47,8 +50,13 @@ def load_probe_images(
     Pixels (image files, uint8 arrays) become [0, 1] floats normalized by `input_mean`/`input_std`;
     float arrays are taken as already normalized. `size` (H, W) resizes image files.
     """
-    if source == DEMO_DATASET:
-        return _demo_probes()
+    if source == fashion_mnist.NAME:
+        return ProbeImages(
+            fashion_mnist.probe_images(),
+            list(fashion_mnist.CLASS_NAMES),
+            [fashion_mnist.PIXEL_MEAN],
+            [fashion_mnist.PIXEL_STD],
+        )
     path = Path(source)
     if path.is_dir():
         images, labels = _read_folder(path, channels, size)
@@ -121,17 +129,6 @@ def _read_tensor_file(path: Path) -> torch.Tensor:
     if not isinstance(contents, torch.Tensor):
         raise ProbeImageError(f"{path} holds a {type(contents).__name__}; save the probe images as one tensor")
     return contents
-
-
-def _demo_probes() -> ProbeImages:
-    """The demo's probes: importable when run from the repository, which holds demo_training/."""
-    try:
-        from demo_training.data import CLASS_NAMES, PIXEL_MEAN, PIXEL_STD, load_split, probe_batch
-    except ImportError as error:
-        raise ProbeImageError(
-            f"--probe-images {DEMO_DATASET} needs the demo_training package; run from the tb-cnnviz repository root"
-        ) from error
-    return ProbeImages(probe_batch(load_split("test")), list(CLASS_NAMES), [PIXEL_MEAN], [PIXEL_STD])
 
 
 def _normalized(images: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None) -> torch.Tensor:
