@@ -13,8 +13,6 @@ own time is also measured directly, which gives a second, less noisy estimate of
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -24,6 +22,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout: demo_training is not installed
+
+from machine import summary
 
 from demo_training.data import Split, batch_count, load_split
 from demo_training.train import DEFAULT_BATCH_SIZE, demo_callback, make_model, make_optimizer, train_epoch
@@ -45,25 +45,6 @@ class TimedCallback:
         started = time.perf_counter()
         self.callback.on_epoch_end(epoch)
         self.seconds.append(time.perf_counter() - started)
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its affinity mask, not the host's total)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def machine_info() -> str:
-    """CPU model, cores and versions: the context without which the figures mean little."""
-    cpu = platform.processor() or "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        lines = cpuinfo.read_text().splitlines()
-        models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-        cpu = models[0] if models else cpu
-    return (
-        f"CPU: {cpu}, {usable_cores()} usable cores, {torch.get_num_threads()} torch threads\n"
-        f"torch {torch.__version__}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
-    )
 
 
 def measure(
@@ -157,7 +138,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(machine_info(), flush=True)
+    print(summary(), flush=True)
     train, test = load_split("train"), load_split("test")
     results = measure(train, test, args.pairs, args.batches, args.batch_size, args.seed, args.kinds)
     report(results, batch_count(train, args.batch_size, args.batches), args.batch_size, args.kinds)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
-import platform
 import statistics
 import sys
 import time
@@ -26,6 +24,8 @@ import torchvision
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from machine import summary
 
 from tb_cnnviz import deconvnet
 
@@ -82,20 +82,6 @@ def timed(function):
     return time.perf_counter() - started, result
 
 
-def machine_info() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
-        cpu = models[0] if models else cpu
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = " / ".join(f"{value:.1f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return (
-        f"{cpu}; {cores} usable cores; torch {torch.__version__} with {torch.get_num_threads()} threads; "
-        f"torchvision {torchvision.__version__}; Python {platform.python_version()}; load average {load}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer reference projections and repeats")
@@ -109,7 +95,7 @@ def main() -> None:
     model = torchvision.models.vgg11(weights=None).eval()
     images = torch.rand(PROBES, 3, SIZE, SIZE)
     projections = PROBES * len(CHANNELS)
-    print(machine_info())
+    print(summary())
     print(f"vgg11 {LAYER}: {len(CHANNELS)} channels x {PROBES} probes of {SIZE} px = {projections} projections\n")
 
     usual = usual_model(model)

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import sys
 import time
@@ -31,6 +29,8 @@ import torchvision
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from machine import describe
 
 from tb_cnnviz.methods.image_param import FourierParam
 from tb_cnnviz.methods.maximize import maximize_filters
@@ -125,26 +125,6 @@ def baseline(model: nn.Module, channel: int, steps: int, seed: int) -> tuple[tor
     return image, reached
 
 
-def machine_info() -> dict[str, object]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "python": platform.python_version(),
-        "load_average": load,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short run: baseline 64 steps, 8 channels batched")
@@ -169,7 +149,7 @@ def main() -> None:
         parser.error("--channels must be at least --baseline-channels: the same channels are compared")
 
     model = build_model()
-    info = machine_info()
+    info = describe()
     print("machine:", json.dumps(info))
 
     base_times, base_reached = [], []

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import torch
 import torchvision
-from filter_speed import IMAGENET_MEAN, IMAGENET_STD, machine_info
+from filter_speed import IMAGENET_MEAN, IMAGENET_STD
+from machine import describe
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -66,7 +67,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = 2 if args.quick else 5
-    info = machine_info()
+    info = describe()
     print("machine:", json.dumps(info))
 
     rows = []

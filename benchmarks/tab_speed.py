@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,6 +36,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' tensorboard fixture
 
 from conftest import fetch_json, poll, tensorboard_server
+from machine import summary
 from torch.utils.tensorboard import SummaryWriter
 
 from tb_cnnviz import contract
@@ -238,15 +237,6 @@ def _steps(url: str) -> list:
         return []
 
 
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout.strip()
-    import tensorboard
-
-    versions = f"tensorboard {tensorboard.__version__}; Python {platform.python_version()}"
-    return f"{cpu}, {os.cpu_count()} cores; {chromium}; {versions}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logdir", type=Path, help="where the logdir is written (or reused)")
@@ -270,7 +260,7 @@ def main() -> None:
     for url, begin, end in first_paint_requests:
         print(f"  {begin:7.0f} .. {end:7.0f}  {url}")
     print(f"\nCNN Viz tab, {RUNS} runs x {LAYERS} layers x {STEPS} steps x {CHANNELS} channels, every kind")
-    print(machine())
+    print(summary(chromium=subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout.strip()))
     print(f"\n{'measure':<26} {'median ms':>10} {'max ms':>8} {'target ms':>10}  n")
     for name, values in figures.items():
         target = TARGETS_MS.get(name)
