@@ -145,12 +145,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH_OR_GLOB",
         help="checkpoint files or quoted glob patterns, e.g. 'ckpts/*.pt'",
     )
-    checkpoints.add_argument(
-        "--probe-images",
-        required=True,
-        metavar="SOURCE",
-        help=f"a folder of image files, a .npy/.pt tensor (N, C, H, W), or {fashion_mnist.NAME!r}",
-    )
+    _add_probe_arguments(checkpoints)
     checkpoints.add_argument("--logdir", required=True, help="the run directory to write, e.g. runs/checkpoints")
     checkpoints.add_argument("--layers", nargs="+", help="layer names or glob patterns (default: every Conv2d)")
     checkpoints.add_argument(
@@ -164,17 +159,6 @@ def _parser() -> argparse.ArgumentParser:
         "--class-names", nargs="+", metavar="NAME", help="one name per model output, shown by the model-level views"
     )
     checkpoints.add_argument("--max-channels", type=int, default=64, help="channels shown per layer (default: 64)")
-    checkpoints.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize image files to H x W")
-    checkpoints.add_argument(
-        "--input-mean",
-        type=float,
-        nargs="+",
-        metavar="M",
-        help="per-channel mean the model's inputs are normalized with (image files, uint8 arrays)",
-    )
-    checkpoints.add_argument(
-        "--input-std", type=float, nargs="+", metavar="S", help="per-channel standard deviation, likewise"
-    )
     checkpoints.add_argument(
         "--trust-checkpoints",
         action="store_true",
@@ -191,6 +175,27 @@ def _add_model_arguments(parser: argparse.ArgumentParser, default_device: str) -
         help="a callable that builds the model without arguments, e.g. demo_training.model:FashionCNN",
     )
     parser.add_argument("--device", default=default_device, help=f"where the model runs (default: {default_device})")
+
+
+def _add_probe_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the probe images come from and how image files become the model's input."""
+    parser.add_argument(
+        "--probe-images",
+        required=True,
+        metavar="SOURCE",
+        help=f"a folder of image files, a .npy/.pt tensor (N, C, H, W), or {fashion_mnist.NAME!r}",
+    )
+    parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize image files to H x W")
+    parser.add_argument(
+        "--input-mean",
+        type=float,
+        nargs="+",
+        metavar="M",
+        help="per-channel mean the model's inputs are normalized with (image files, uint8 arrays)",
+    )
+    parser.add_argument(
+        "--input-std", type=float, nargs="+", metavar="S", help="per-channel standard deviation, likewise"
+    )
 
 
 if __name__ == "__main__":

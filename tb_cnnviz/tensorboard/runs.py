@@ -26,7 +26,7 @@ def describe_run(run: str, tags: dict) -> dict:
         kind = content[keys.KIND]
         if kind == contract.PROBES_KIND:
             count, labels = content.get(keys.COUNT), content.get(keys.LABELS)
-            probes = {"tag": tag, "step": series.max_step, "count": count, "labels": labels}
+            probes = {"tag": tag, "step": series.max_step, keys.COUNT: count, keys.LABELS: labels}
         elif content.get(keys.SCOPE) == contract.MODEL_SCOPE:
             model_kinds[kind] = tag
         else:
@@ -42,6 +42,6 @@ def _layer(content: contract.Content) -> dict:
         "name": content.get(keys.LAYER),
         "index": content.get(keys.LAYER_INDEX, 0),
         "type": content.get(keys.LAYER_TYPE),
-        "shape": content.get(keys.SHAPE),
+        keys.SHAPE: content.get(keys.SHAPE),
         "kinds": {},
     }

@@ -5,6 +5,7 @@ No kind is named here: whatever a kind puts under its infos' `series` is charted
 
 from __future__ import annotations
 
+from tb_cnnviz.tensorboard import keys
 from tb_cnnviz.tensorboard.infos import StepInfo, Unreadable
 
 
@@ -21,10 +22,10 @@ def series_answer(steps: list[tuple[int, float]], rows: list[StepInfo | Unreadab
     flat = not any(isinstance(item, list) for item in channels)
     names = sorted({name for _, row in good for name in row.series}) if flat else []
     return {
-        "kind": good[-1][1].kind if good else None,
+        keys.KIND: good[-1][1].kind if good else None,
         "steps": [step for (step, _), _ in good],
         "wall_times": [wall_time for (_, wall_time), _ in good],
-        "channels": channels,
+        keys.CHANNELS: channels,
         "stats": {name: [_by_channel(row, name, channels) for _, row in good] for name in names},
         "skipped": [
             {"step": step, "reason": row.reason}
