@@ -59,8 +59,10 @@ def demo_callback(model: nn.Module, test: Split, kinds: Sequence[str], **destina
         input_mean=[PIXEL_MEAN],
         input_std=[PIXEL_STD],
         # Deconv also shows Zeiler & Fergus's top-9 patches per channel, from test images that are not probes.
-        kinds=[Deconv(dataset=test.images[-DECONV_DATASET_SIZE:], dataset_every=2) if kind == "deconv" else kind
-               for kind in kinds],  # fmt: skip
+        kinds=[
+            Deconv(dataset=test.images[-DECONV_DATASET_SIZE:], dataset_every=2) if kind == "deconv" else kind
+            for kind in kinds
+        ],
         **destination,
     )
 
