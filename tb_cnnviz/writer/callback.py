@@ -136,10 +136,7 @@ class CNNVizCallback:
         self.close()
 
     def _log_probes(self, step: int) -> None:
-        record = self.probes.record()
-        write_record(
-            self.writer, contract.PROBES_TAG, record, step, count=record.info["count"], labels=self.probes.labels
-        )
+        write_record(self.writer, contract.PROBES_TAG, self.probes.record(), step, **self.probes.content)
 
     def _layer_contexts(self, context: StepContext) -> Iterator[LayerContext]:
         """Each chosen layer with its output and fixed channels; a layer that cannot be shown is dropped once."""

@@ -55,6 +55,11 @@ class Probes:
         )
         return Record(info, list(display_images(self.images, self.input_mean, self.input_std)))
 
+    @property
+    def content(self) -> dict:
+        """The probes tag's summary metadata (contract.Content keys): the tab lists probes without reading blobs."""
+        return {"count": len(self.images), "labels": self.labels}
+
     def check_class_count(self, count: int) -> None:
         """At the first class predictions: class_names must name every output, else the tab shows numbers."""
         if self._class_count is not None:
