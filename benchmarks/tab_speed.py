@@ -2,7 +2,7 @@
 
 Writes a logdir of 3 runs x 12 layers x 100 steps x 64 channels with every kind: feature maps (3
 probes), filter images, deconv (each probe's 8 strongest channels) and the dataset's top 9 (every 5
-steps), through the real writer functions (tb_cnnviz.writer.render + summary.write_blob_sequence; no model
+steps), through the real writer functions (each kind module's render + summary.write_blob_sequence; no model
 is trained, the pictures are smooth random fields). Rendering is what made writing slow, and pixel
 content does not matter for timing, so each layer renders a few variants of each kind once and every
 step reuses their PNG bytes (sizes stay those of real atlases); the infos, with their statistics and
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' tensorboard fixture
 
@@ -40,7 +41,9 @@ from machine import summary
 from torch.utils.tensorboard import SummaryWriter
 
 from tb_cnnviz import contract
-from tb_cnnviz.writer import render
+from tb_cnnviz.writer.atlas import png_bytes
+from tb_cnnviz.writer.kinds import deconv, feature_maps, filters
+from tb_cnnviz.writer.probes import Probes
 from tb_cnnviz.writer.summary import write_blob_sequence
 
 RUNS, LAYERS, STEPS, CHANNELS, PROBES = 3, 12, 100, 64, 3
@@ -59,8 +62,8 @@ def smooth(shape: tuple[int, ...], size: int, generator: torch.Generator) -> tor
 
 
 VARIANTS = 4  # distinct renderings per layer and kind, reused round-robin over steps and runs
-DECONV_CHANNELS = 8  # the callback's default deconv_top_channels
-TOP_EVERY = 5  # the callback's default deconv_dataset_every
+DECONV_CHANNELS = deconv.Deconv.top_channels  # the default
+TOP_EVERY = deconv.Deconv.dataset_every  # the default
 INPUT = 32  # probe and dataset image size
 
 
@@ -88,29 +91,32 @@ def layer_variants(index: int, size: int, generator: torch.Generator) -> list[di
         top_projections = smooth((CHANNELS * 9, 1), field, generator).reshape(CHANNELS, 9, 1, field, field)
         values = torch.rand(CHANNELS, 9, generator=generator).sort(dim=1, descending=True).values
         indices = torch.randint(0, 10_000, (CHANNELS, 9), generator=generator)
-        variants.append({
-            contract.FEATURE_MAPS: render.render_feature_maps(name, maps, channels, 64),
-            contract.FILTERS: render.render_filter_images(name, images, reached, channels),
-            contract.DECONV: render.render_deconv(
+        rendered = {
+            feature_maps.NAME: feature_maps.render(name, maps, channels, 64),
+            filters.NAME: filters.render(name, images, reached, channels),
+            deconv.NAME: deconv.render(
                 name, "deconvnet", projections, table, activations, boxes, starts, (field, field)
             ),
-            contract.DECONV_TOP: render.render_top_activations(
-                name, channels, values, indices, patches, top_projections
-            ),
-        })  # fmt: skip
+            deconv.TOP: deconv.render_top(name, channels, values, indices, patches, top_projections),
+        }
+        variants.append({kind: (info, [png_bytes(picture) for picture in pictures])
+                         for kind, (info, pictures) in rendered.items()})  # fmt: skip
     return variants
 
 
 def at_step(kind: str, info: dict, step: int, generator: torch.Generator) -> dict:
     """A variant's info with the numbers of this step, so charts and captions change along training."""
     info = json.loads(json.dumps(info))
-    if kind == contract.FEATURE_MAPS:
+    if kind == feature_maps.NAME:
         drift = 0.01 * step
         info["stats"]["mean"] = [[value + drift for value in row] for row in info["stats"]["mean"]]
         info["stats"]["max"] = [[value + drift for value in row] for row in info["stats"]["max"]]
-    elif kind == contract.FILTERS:
+        for chart in ("mean", "max"):
+            info["series"][chart] = [value + drift for value in info["series"][chart]]
+    elif kind == filters.NAME:
         info["activations"] = [value * (1 + step / 10) for value in info["activations"]]
-    elif kind == contract.DECONV:  # each probe's strongest channels change from step to step
+        info["series"]["activation"] = info["activations"]
+    elif kind == deconv.NAME:  # each probe's strongest channels change from step to step
         info["channels"] = [
             torch.randperm(CHANNELS, generator=generator)[:DECONV_CHANNELS].tolist() for _ in range(PROBES)
         ]
@@ -140,15 +146,18 @@ def write_logdir(logdir: Path) -> None:
     for run in range(RUNS):
         writer = SummaryWriter(log_dir=str(logdir / f"run_{run}"))
         probes = torch.rand(PROBES, 1, INPUT, INPUT, generator=generator)
-        info, blobs = render.render_probes(probes, [f"probe {i}" for i in range(PROBES)])
-        write_blob_sequence(writer, contract.PROBES_TAG, info, blobs, 0, count=PROBES, labels=info["labels"])
+        record = Probes(nn.Identity(), probes, [f"probe {i}" for i in range(PROBES)], None, None, None).record()
+        blobs = [png_bytes(picture) for picture in record.pictures]
+        write_blob_sequence(
+            writer, contract.PROBES_TAG, record.info, blobs, 0, count=PROBES, labels=record.info["labels"]
+        )
         for step in range(STEPS):
             for index, size in enumerate(SPATIAL):
                 name = f"features.{index}"
                 content = {"layer": name, "layer_index": index, "layer_type": "Conv2d", "shape": [CHANNELS, size, size]}
                 rendered = variants[index][(run + step) % VARIANTS]
                 for kind, (info, blobs) in rendered.items():
-                    if kind == contract.DECONV_TOP and step % TOP_EVERY:
+                    if kind == deconv.TOP and step % TOP_EVERY:
                         continue
                     tag = contract.layer_tag(name, kind)
                     write_blob_sequence(writer, tag, at_step(kind, info, step, generator), blobs, step, **content)

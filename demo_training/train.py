@@ -28,7 +28,7 @@ from demo_training.data import (
     shuffled_batches,
 )
 from demo_training.model import FashionCNN
-from tb_cnnviz import CNNVizCallback
+from tb_cnnviz import CNNVizCallback, Deconv
 
 DEFAULT_EPOCHS = 5
 DEFAULT_BATCH_SIZE = 128
@@ -58,10 +58,11 @@ def demo_callback(model: nn.Module, test: Split, kinds: Sequence[str], **destina
         class_names=CLASS_NAMES,
         input_mean=[PIXEL_MEAN],
         input_std=[PIXEL_STD],
-        kinds=kinds,
-        # Zeiler & Fergus's top-9 patches per channel, from test images that are not probes.
-        deconv_dataset=test.images[-DECONV_DATASET_SIZE:],
-        deconv_dataset_every=2,
+        # Deconv also shows Zeiler & Fergus's top-9 patches per channel, from test images that are not probes.
+        kinds=[
+            Deconv(dataset=test.images[-DECONV_DATASET_SIZE:], dataset_every=2) if kind == "deconv" else kind
+            for kind in kinds
+        ],
         **destination,
     )
 

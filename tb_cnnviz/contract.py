@@ -24,18 +24,6 @@ MODEL_SCOPE = "model"  # scope of model-level kinds (saliency, class images...),
 PROBES_TAG = "probes"  # the probe images, logged once
 PROBES_KIND = "probes"
 
-# TRANSITION (removed once writer/kinds/ and its registry name the kinds): the kinds of release 1.
-FEATURE_MAPS = "feature_maps"
-FILTERS = "filters"
-DECONV = "deconv"
-DECONV_TOP = "deconv_top"
-LAYER_KINDS = (FEATURE_MAPS, FILTERS, DECONV)
-SALIENCY = "saliency"
-GRAD_CAM = "grad_cam"
-CLASS_VISUALIZATION = "class_visualization"
-FOOLING = "fooling"
-MODEL_KINDS = (SALIENCY, GRAD_CAM, CLASS_VISUALIZATION, FOOLING)
-
 
 def layer_tag(layer: str, kind: str) -> str:
     """Tag of one layer's time series of one kind, e.g. "features.0/feature_maps"."""

@@ -55,7 +55,7 @@ def write_training_logdir(
     `model` (default small_cnn()) takes 1-channel 28x28 images; `labels` name the probes, `class_names`
     the model's outputs.
     """
-    from tb_cnnviz import CNNVizCallback
+    from tb_cnnviz import ClassVisualization, CNNVizCallback, Deconv, Filters, Fooling
 
     generator = torch.Generator().manual_seed(0)
     if model is None:
@@ -65,13 +65,21 @@ def write_training_logdir(
             model = small_cnn()
     images = torch.rand(probes, 1, 28, 28, generator=generator)
     labels = [f"probe {index}" for index in range(probes)] if labels is None else labels
-    deconv = {}
+    cheap = {
+        "filters": Filters(steps=8),
+        "class_visualization": ClassVisualization(steps=8),
+        "fooling": Fooling(max_steps=20),
+    }
     if "deconv" in kinds:
-        deconv = {"deconv_dataset": torch.rand(64, 1, 28, 28, generator=generator), "deconv_dataset_every": 2}
+        cheap["deconv"] = Deconv(dataset=torch.rand(64, 1, 28, 28, generator=generator), dataset_every=2)
     with CNNVizCallback(
-        model, images, log_dir=str(run_dir), probe_labels=labels, kinds=kinds, class_names=class_names,
-        filter_options={"steps": 8}, class_options={"steps": 8}, fooling_options={"max_steps": 20}, **deconv,
-    ) as viz:  # fmt: skip
+        model,
+        images,
+        log_dir=str(run_dir),
+        probe_labels=labels,
+        kinds=[cheap.get(kind, kind) for kind in kinds],
+        class_names=class_names,
+    ) as viz:
         for epoch in range(steps):
             with torch.no_grad():
                 for parameter in model.parameters():

@@ -16,8 +16,19 @@ from torch.utils.tensorboard import SummaryWriter
 
 from demo_training.data import load_split
 from demo_training.model import FashionCNN
-from tb_cnnviz import CNNVizCallback, CNNVizWarning, contract, maximize_filters, receptive_field
+from tb_cnnviz import (
+    ClassVisualization,
+    CNNVizCallback,
+    CNNVizWarning,
+    Deconv,
+    Filters,
+    Fooling,
+    contract,
+    maximize_filters,
+    receptive_field,
+)
 from tb_cnnviz.methods.maximize import CHEAP_SETTINGS
+from tb_cnnviz.writer.kinds import KINDS, kind_names
 
 
 def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, epochs: int, viz=None) -> None:
@@ -40,12 +51,12 @@ def test_training_with_the_callback_ends_with_identical_weights(tmp_path):
         torch.manual_seed(0)
         model = FashionCNN(widths=(8, 16, 16))
         if with_callback:
-            every_kind = ["feature_maps", "filters", "deconv", *contract.MODEL_KINDS]
-            with CNNVizCallback(
-                model, probes, log_dir=str(tmp_path / "viz"), kinds=every_kind, filter_options={"steps": 8},
-                deconv_dataset=data.images[:64], deconv_dataset_every=2, class_options={"steps": 8},
-                fooling_options={"max_steps": 20},
-            ) as viz:  # fmt: skip
+            every_kind = [
+                "feature_maps", Filters(steps=8), Deconv(dataset=data.images[:64], dataset_every=2), "saliency",
+                "grad_cam", ClassVisualization(steps=8), Fooling(max_steps=20),
+            ]  # fmt: skip
+            assert {getattr(kind, "name", kind) for kind in every_kind} == set(KINDS), "every kind is on"
+            with CNNVizCallback(model, probes, log_dir=str(tmp_path / "viz"), kinds=every_kind) as viz:
                 train(model, data.images, data.labels, epochs=3, viz=viz)
         else:
             train(model, data.images, data.labels, epochs=3)
@@ -56,7 +67,7 @@ def test_training_with_the_callback_ends_with_identical_weights(tmp_path):
     for kind in ("feature_maps", "filters", "deconv"):
         assert events[f"features.conv3/{kind}"].keys() == {0, 1, 2}
     assert events["features.conv3/deconv_top"].keys() == {0, 2}
-    for kind in contract.MODEL_KINDS:
+    for kind in kind_names("model"):
         assert events[contract.model_tag(kind)].keys() == {0, 1, 2}
     assert plain.keys() == watched.keys()
     for key in plain:  # weights, BatchNorm running stats and num_batches_tracked
@@ -184,8 +195,8 @@ def test_a_failing_forward_warns_instead_of_crashing_training(tmp_path):
 def test_filter_images_use_the_same_channels_and_seed_at_every_step(tmp_path):
     model = small_cnn()
     options = {"steps": 6, "size": 20}
-    with CNNVizCallback(model, torch.rand(2, 1, 28, 28), log_dir=str(tmp_path), layers="4", kinds=["filters"],
-                        max_channels=6, filter_options=options, seed=3) as viz:  # fmt: skip
+    with CNNVizCallback(model, torch.rand(2, 1, 28, 28), log_dir=str(tmp_path), layers="4",
+                        kinds=[Filters(**options)], max_channels=6, seed=3) as viz:  # fmt: skip
         viz.log(0)
         viz.log(1)  # same weights: a reproducible method gives the same images
     events = read_cnnviz_events(tmp_path)
@@ -202,8 +213,8 @@ def test_filter_images_use_the_same_channels_and_seed_at_every_step(tmp_path):
 def test_deconv_projects_fixed_channels_and_each_probes_strongest_ones(tmp_path):
     model = small_cnn()
     probes = torch.rand(3, 1, 28, 28)
-    with CNNVizCallback(model, probes, log_dir=str(tmp_path), layers="4", kinds=["deconv"],
-                        deconv_channels=[5], deconv_top_channels=4) as viz:  # fmt: skip
+    deconv = Deconv(channels=[5], top_channels=4)
+    with CNNVizCallback(model, probes, log_dir=str(tmp_path), layers="4", kinds=[deconv]) as viz:
         viz.log(0)
     blobs = read_cnnviz_events(tmp_path)["4/deconv"][0]
     info = json.loads(blobs[0])
@@ -228,5 +239,5 @@ def test_unknown_kind_bad_normalization_and_bad_deconv_options_fail_at_construct
         CNNVizCallback(small_cnn(), torch.rand(1, 1, 28, 28), log_dir=str(tmp_path), input_mean=[0.5, 0.5, 0.5])
     with pytest.raises(ValueError, match="input_std must not contain 0"):
         CNNVizCallback(small_cnn(), torch.rand(1, 1, 28, 28), log_dir=str(tmp_path), input_std=[0.0])
-    with pytest.raises(ValueError, match="deconv_rule 'backprop' is unknown"):
-        CNNVizCallback(small_cnn(), torch.rand(1, 1, 28, 28), log_dir=str(tmp_path), deconv_rule="backprop")
+    with pytest.raises(ValueError, match=r"Deconv rule 'backprop' is unknown; choose one of \['deconvnet', 'guided'\]"):
+        CNNVizCallback(small_cnn(), torch.rand(1, 1, 28, 28), log_dir=str(tmp_path), kinds=[Deconv(rule="backprop")])

@@ -16,9 +16,20 @@ from torch import nn
 from trained_demo import trained_fashion_cnn
 
 from demo_training.data import CLASS_NAMES, PIXEL_MEAN, PIXEL_STD
-from tb_cnnviz import CNNVizCallback, CNNVizWarning, contract, grad_cam, overlay, saliency
+from tb_cnnviz import (
+    ClassVisualization,
+    CNNVizCallback,
+    CNNVizWarning,
+    Fooling,
+    GradCam,
+    contract,
+    grad_cam,
+    overlay,
+    saliency,
+)
 from tb_cnnviz.methods.overlays import normalize_heatmap
-from tb_cnnviz.writer.render import display_scale, probe_pictures
+from tb_cnnviz.writer.kinds import kind_names
+from tb_cnnviz.writer.pictures import display_scale, probe_pictures
 
 NORMALIZATION = {"input_mean": [PIXEL_MEAN], "input_std": [PIXEL_STD]}
 SCALE = display_scale(28, 28)
@@ -31,7 +42,7 @@ def logged(tmp_path_factory):
     model = copy.deepcopy(trained)
     run = tmp_path_factory.mktemp("model_views")
     with CNNVizCallback(
-        model, probes, log_dir=str(run), kinds=contract.MODEL_KINDS, class_names=CLASS_NAMES,
+        model, probes, log_dir=str(run), kinds=kind_names("model"), class_names=CLASS_NAMES,
         probe_labels=CLASS_NAMES, **NORMALIZATION,
     ) as viz:  # fmt: skip
         viz.log(0)
@@ -149,12 +160,14 @@ def test_bad_model_view_options_fail_at_construction_and_say_what_is_valid(tmp_p
     model, probes = small_cnn(), torch.rand(2, 1, 28, 28)
     with pytest.raises(ValueError, match=r"choose from .*'saliency', 'grad_cam', 'class_visualization', 'fooling'"):
         CNNVizCallback(model, probes, log_dir=str(tmp_path), kinds=["salience"])
-    with pytest.raises(ValueError, match=r"class_visualization takes no option \['stepz'\]; it takes .*'steps'"):
-        CNNVizCallback(model, probes, log_dir=str(tmp_path), kinds=["class_visualization"], class_options={"stepz": 8})
-    with pytest.raises(ValueError, match=r"fooling_images takes no option \['budget'\]; it takes .*'max_steps'"):
-        CNNVizCallback(model, probes, log_dir=str(tmp_path), kinds=["fooling"], fooling_options={"budget": 8})
+    with pytest.raises(ValueError, match=r"ClassVisualization steps must be an int >= 1, got 0"):
+        ClassVisualization(steps=0)
+    with pytest.raises(ValueError, match=r"Fooling max_steps must be an int >= 0, got -1"):
+        Fooling(max_steps=-1)
+    with pytest.raises(ValueError, match=r"Fooling targets has 1 classes for 2 probes; give one per probe"):
+        CNNVizCallback(model, probes, log_dir=str(tmp_path), kinds=[Fooling(targets=[3])])
     with pytest.raises(ValueError, match=r"unknown layer 'conv9'; list them all"):
-        CNNVizCallback(model, probes, log_dir=str(tmp_path), kinds=["grad_cam"], grad_cam_layer="conv9")
+        CNNVizCallback(model, probes, log_dir=str(tmp_path), kinds=[GradCam(layer="conv9")])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        CNNVizCallback(model, probes, log_dir=str(tmp_path), kinds=["grad_cam"], grad_cam_layer="0").close()
+        CNNVizCallback(model, probes, log_dir=str(tmp_path), kinds=[GradCam(layer="0")]).close()

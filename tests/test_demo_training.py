@@ -16,6 +16,8 @@ from demo_training.data import CLASS_NAMES
 from demo_training.model import FashionCNN
 from demo_training.train import main
 from tb_cnnviz import contract
+from tb_cnnviz.writer.kinds import kind_names
+from tb_cnnviz.writer.kinds.deconv import TOP
 
 # Required, never skipped: without the Debian package the demo downloads the data set, and a machine
 # without network then fails here, which is the truth.
@@ -42,20 +44,20 @@ def test_run_holds_every_kind_of_every_conv_layer_at_every_epoch(finished_run):
     events = EventAccumulator(str(run_dir), size_guidance={"tensors": 0}).Reload()
 
     content = events.PluginTagToContent(contract.PLUGIN_NAME)
-    kinds = (*contract.LAYER_KINDS, contract.DECONV_TOP)
+    kinds = (*kind_names("layer"), TOP)
     expected_tags = {contract.PROBES_TAG} | {contract.layer_tag(name, kind) for name in CONV_LAYERS for kind in kinds}
-    expected_tags |= {contract.model_tag(kind) for kind in contract.MODEL_KINDS}
+    expected_tags |= {contract.model_tag(kind) for kind in kind_names("model")}
     assert set(content) == expected_tags
-    for kind in contract.MODEL_KINDS:
+    for kind in kind_names("model"):
         logged = events.Tensors(contract.model_tag(kind))
         assert [event.step for event in logged] == list(range(EPOCHS))
         assert json.loads(logged[-1].tensor_proto.string_val[0])["class_names"] == CLASS_NAMES
     for name in CONV_LAYERS:
-        for kind in contract.LAYER_KINDS:
+        for kind in kind_names("layer"):
             assert [event.step for event in events.Tensors(contract.layer_tag(name, kind))] == list(range(EPOCHS))
-        top = events.Tensors(contract.layer_tag(name, contract.DECONV_TOP))
+        top = events.Tensors(contract.layer_tag(name, TOP))
         assert [event.step for event in top] == list(range(0, EPOCHS, 2))  # the demo logs the top 9 every 2nd epoch
-        tag = contract.layer_tag(name, contract.FEATURE_MAPS)
+        tag = contract.layer_tag(name, "feature_maps")
         assert [event.step for event in events.Tensors(tag)] == list(range(EPOCHS))
         blobs = events.Tensors(tag)[-1].tensor_proto.string_val
         info = json.loads(blobs[0])

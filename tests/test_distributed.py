@@ -19,6 +19,7 @@ from conftest import read_cnnviz_events, small_cnn
 from torch.nn.parallel import DistributedDataParallel
 
 from tb_cnnviz import CNNVizCallback, contract
+from tb_cnnviz.writer.kinds import kind_names
 
 WORLD_SIZE = 2
 EPOCHS = 2
@@ -63,7 +64,7 @@ def train(rank: int, log_dir: Path | None) -> tuple[dict[str, torch.Tensor], lis
         (torch.randn(8, 1, 28, 28, generator=data), torch.randint(0, 10, (8,), generator=data)) for _ in range(3)
     ]
     probes = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(7))
-    viz = CNNVizCallback(model, probes, log_dir=str(log_dir), kinds=contract.LAYER_KINDS) if log_dir else None
+    viz = CNNVizCallback(model, probes, log_dir=str(log_dir), kinds=kind_names("layer")) if log_dir else None
     torch.manual_seed(1 + rank)  # dropout masks: the same in both runs of a rank, different across ranks
     calls: list[str] = []
     for epoch in range(EPOCHS):
@@ -112,7 +113,7 @@ def test_ddp_training_logs_from_rank_zero_only_and_is_unchanged(tmp_path):
             assert torch.equal(result["with"][name], results[0]["with"][name]), f"{name}: rank {rank} diverged"
 
     events = read_cnnviz_events(tmp_path / "logs-rank0")
-    layer_tags = {contract.layer_tag(layer, kind) for layer in ("0", "4") for kind in contract.LAYER_KINDS}
+    layer_tags = {contract.layer_tag(layer, kind) for layer in ("0", "4") for kind in kind_names("layer")}
     assert set(events) == {contract.PROBES_TAG} | layer_tags, "every kind, from rank 0"
     assert all(sorted(events[tag]) == list(range(EPOCHS)) for tag in layer_tags)
     assert not (tmp_path / "logs-rank1").exists(), "rank 1 wrote files"

@@ -19,7 +19,6 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from tb_cnnviz import contract
 from tb_cnnviz.cli import fashion_mnist
 from tb_cnnviz.cli.checkpoints import (
     expand_checkpoint_paths,
@@ -34,6 +33,8 @@ from tb_cnnviz.cli.probe_images import ProbeImageError, load_probe_images
 from tb_cnnviz.methods.layers import first_conv
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device
 from tb_cnnviz.writer.callback import CNNVizCallback, CNNVizWarning
+from tb_cnnviz.writer.kinds import kind_names
+from tb_cnnviz.writer.kinds.feature_maps import FeatureMaps
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -151,9 +152,9 @@ def _parser() -> argparse.ArgumentParser:
     checkpoints.add_argument(
         "--kinds",
         nargs="+",
-        choices=contract.LAYER_KINDS + contract.MODEL_KINDS,
-        default=[contract.FEATURE_MAPS],
-        help=f"what to log per layer, and model-level views (default: {contract.FEATURE_MAPS})",
+        choices=kind_names(),
+        default=[FeatureMaps.name],
+        help=f"what to log per layer, and model-level views (default: {FeatureMaps.name})",
     )
     checkpoints.add_argument(
         "--class-names", nargs="+", metavar="NAME", help="one name per model output, shown by the model-level views"

@@ -1,4 +1,4 @@
-"""Blobs + metadata -> event files, through a torch SummaryWriter so one run holds everything."""
+"""Records -> event files, through a torch SummaryWriter so one run holds everything; PNG encoding happens here."""
 
 from __future__ import annotations
 
@@ -9,10 +9,17 @@ from tensorboard.util import tensor_util
 from torch.utils.tensorboard import SummaryWriter
 
 from tb_cnnviz import contract
+from tb_cnnviz.writer.atlas import png_bytes
+from tb_cnnviz.writer.record import Record
+
+
+def write_record(writer: SummaryWriter, tag: str, record: Record, step: int, **content) -> None:
+    """Write `record` at `step`: its info, then its pictures as PNG (the blob layout of contract)."""
+    write_blob_sequence(writer, tag, record.info, [png_bytes(picture) for picture in record.pictures], step, **content)
 
 
 def write_blob_sequence(writer: SummaryWriter, tag: str, info: dict, blobs: list[bytes], step: int, **content) -> None:
-    """Write `info` as JSON blob 0 and `blobs` after it as one blob-sequence summary at `step`.
+    """Write `info` as JSON blob INFO_BLOB and `blobs` after it as one blob-sequence summary at `step`.
 
     `content` goes into the summary metadata (kind, layer, shape...), which TensorBoard reads from
     the first event of the tag; every event carries it, so any event can come first.
