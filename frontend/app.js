@@ -96,7 +96,16 @@ export function createApp(root) {
   });
   const title = el("h1", { className: "view-title" });
   const status = el("div", { className: "status" });
-  views.append(title, el("div", { className: "panels" }, Object.values(panels).map((part) => part.element)), topPatches.element, health.element);
+  views.append(
+    title,
+    el(
+      "div",
+      { className: "panels" },
+      Object.values(panels).map((part) => part.element),
+    ),
+    topPatches.element,
+    health.element,
+  );
   const main = el("main", { className: "content" }, [el("div", { className: "controls" }, [toolbar.element, stepper.element]), status, views]);
   const empty = el("div", { className: "empty-wrap", hidden: true }, [emptyLogdirHelp(reload)]);
   root.append(sidebar.element, main, empty, lightbox.element);
@@ -137,7 +146,10 @@ export function createApp(root) {
       if (runs.length === 0) return;
 
       const run = runs.find((candidate) => candidate.run === state.run) ?? runs[0];
-      sidebar.setRuns(runs.map((candidate) => candidate.run), run.run);
+      sidebar.setRuns(
+        runs.map((candidate) => candidate.run),
+        run.run,
+      );
       // The selected layer or the model's entry; a run opens on its first layer.
       const scope = findScope(run, state.layer) ?? run.layers[0] ?? modelScope(run);
       if (!scope) return say(notice(`Run “${run.run}” has no layers logged yet.`));
@@ -249,10 +261,7 @@ export function createApp(root) {
       const url = (index) => api.imageUrl(run.run, tag, loggedStep, index);
       return Promise.all([api.fetchInfo(run.run, tag, loggedStep), api.fetchPixels(url(kind.patchesIndex)), api.fetchPixels(url(kind.projectionsIndex))]);
     };
-    title.replaceChildren(
-      el("span", { className: "title-layer", text: scopeTitle(scope) }),
-      el("span", { className: "title-meta", text: `${kind.label} · step ${step}` }),
-    );
+    title.replaceChildren(el("span", { className: "title-layer", text: scopeTitle(scope) }), el("span", { className: "title-meta", text: `${kind.label} · step ${step}` }));
     shown = { step, steps, run: run.run, scope, prepare: load };
     const loaded = await load(step);
     if (overtaken()) return;
@@ -300,7 +309,17 @@ export function createApp(root) {
 
     const source = api.imageUrl(other.run, other.tag, other.step, kind.imageIndex(probe));
     // Another run may have logged other probe images: its patches come from its own.
-    const probeInfo = other.run === run.run ? shown.probeInfo : kind.perProbe ? (await probeChoices(runs.find((candidate) => candidate.run === other.run), probe + 1))[probe] : null;
+    const probeInfo =
+      other.run === run.run
+        ? shown.probeInfo
+        : kind.perProbe
+          ? (
+              await probeChoices(
+                runs.find((candidate) => candidate.run === other.run),
+                probe + 1,
+              )
+            )[probe]
+          : null;
     const [info, atlas, probeImage] = await Promise.all([api.fetchInfo(other.run, other.tag, other.step), api.fetchPixels(source), probePixels(kind, probeInfo)]);
     if (overtaken()) return;
     panels.compared.title.hidden = false;
@@ -312,7 +331,16 @@ export function createApp(root) {
     panels.difference.element.hidden = false;
     panels.difference.title.hidden = false;
     panels.difference.title.textContent = `Difference: step ${step} minus ${other.run === run.run ? `step ${other.step}` : `${other.run} step ${other.step}`}`;
-    panels.difference.grid.draw({ kind: difference, info: shown.info, atlas: shown.atlas, probe, look: { norm: "channel", cmap: SIGNED }, total, source: `${source}#difference`, step });
+    panels.difference.grid.draw({
+      kind: difference,
+      info: shown.info,
+      atlas: shown.atlas,
+      probe,
+      look: { norm: "channel", cmap: SIGNED },
+      total,
+      source: `${source}#difference`,
+      step,
+    });
   }
 
   function syncLightbox() {
@@ -330,7 +358,9 @@ export function createApp(root) {
       return;
     }
     const { kind, run, tag, steps, probe, look, step } = shown;
-    filmstrip.show({ kind, run, tag, steps, layout: { tile: shown.info.tile, grid: shown.info.grid }, channel: state.channel, probe, look, frames: state.frames, current: step }).catch((error) => say(errorBanner(error)));
+    filmstrip
+      .show({ kind, run, tag, steps, layout: { tile: shown.info.tile, grid: shown.info.grid }, channel: state.channel, probe, look, frames: state.frames, current: step })
+      .catch((error) => say(errorBanner(error)));
   }
 
   async function exportPng(container, detail = null) {

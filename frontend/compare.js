@@ -9,11 +9,10 @@ import { el, formatNumber } from "./dom.js";
 import { COMPARISONS } from "./state.js";
 
 export function createCompareControls({ onCompare, onOtherStep, onOtherRun, onDiff }) {
-  const mode = el(
-    "select",
-    { id: "cnnviz-compare", on: { change: () => onCompare(mode.value || null) } },
-    [el("option", { value: "", text: "Off" }), ...Object.entries(COMPARISONS).map(([value, text]) => el("option", { value, text }))],
-  );
+  const mode = el("select", { id: "cnnviz-compare", on: { change: () => onCompare(mode.value || null) } }, [
+    el("option", { value: "", text: "Off" }),
+    ...Object.entries(COMPARISONS).map(([value, text]) => el("option", { value, text })),
+  ]);
   const otherStep = el("select", { id: "cnnviz-other-step", "aria-label": "Step to compare with", on: { change: () => onOtherStep(Number(otherStep.value)) } });
   const otherRun = el("select", { id: "cnnviz-other-run", "aria-label": "Run to compare with", on: { change: () => onOtherRun(otherRun.value) } });
   const diff = el("input", { type: "checkbox", id: "cnnviz-diff", on: { change: () => onDiff(diff.checked) } });
@@ -98,7 +97,10 @@ export function differenceView(shown, other, probe) {
     captionLabel: null,
     details: (info, _probe, position) =>
       differences[position]
-        ? [["mean difference", formatNumber(meanOf(differences[position]))], ["largest", formatNumber(Math.max(...differences[position].map(Math.abs)))]]
+        ? [
+            ["mean difference", formatNumber(meanOf(differences[position]))],
+            ["largest", formatNumber(Math.max(...differences[position].map(Math.abs)))],
+          ]
         : [["not logged in the compared view", ""]],
     scale: () => [formatNumber(-largest), `+${formatNumber(largest)}`],
     deadPositions: () => new Set(),

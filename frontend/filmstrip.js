@@ -30,11 +30,10 @@ export function evenlySpaced(steps, count) {
 }
 
 export function createFilmstrip({ onStep, onFrames }) {
-  const framesSelect = el(
-    "select",
-    { id: "cnnviz-frames", on: { change: () => onFrames(Number(framesSelect.value)) } },
-    [...FRAME_COUNTS.map((count) => el("option", { value: count, text: `${count} steps` })), el("option", { value: 0, text: "Every step" })],
-  );
+  const framesSelect = el("select", { id: "cnnviz-frames", on: { change: () => onFrames(Number(framesSelect.value)) } }, [
+    ...FRAME_COUNTS.map((count) => el("option", { value: count, text: `${count} steps` })),
+    el("option", { value: 0, text: "Every step" }),
+  ]);
   const row = el("div", { className: "filmstrip-frames", role: "list", "aria-label": "Channel at each shown step" });
   const charts = el("div", { className: "filmstrip-charts" });
   const element = el("section", { className: "filmstrip", "aria-labelledby": "cnnviz-filmstrip-heading" }, [

@@ -153,8 +153,5 @@ export function createGrid({ onOpen, panel }) {
 
 /** "Channel 5  mean 0.12  max 1.9  dead 40.1%" as labelled spans: `title`, then a kind's [[name, text]]. */
 export function statsLine(title, items) {
-  return [
-    el("strong", { text: title }),
-    ...items.map(([name, text]) => el("span", { className: "stat" }, [el("span", { className: "stat-name", text: name }), ` ${text}`])),
-  ];
+  return [el("strong", { text: title }), ...items.map(([name, text]) => el("span", { className: "stat" }, [el("span", { className: "stat-name", text: name }), ` ${text}`]))];
 }

@@ -54,9 +54,7 @@ export function createHealth({ onLayer }) {
     if (token !== generation) return;
     const health = layerHealth(stats);
     const index = steps.indexOf(current) >= 0 ? steps.indexOf(current) : steps.length - 1;
-    now.textContent = steps.length
-      ? `step ${steps[index]}: mean ${formatNumber(health.mean[index])} · ${health.deadCount[index]} of ${health.channels} dead`
-      : "no steps yet";
+    now.textContent = steps.length ? `step ${steps[index]}: mean ${formatNumber(health.mean[index])} · ${health.deadCount[index]} of ${health.channels} dead` : "no steps yet";
     charts.replaceChildren(
       lineChart({ label: "Mean activation", steps, values: health.mean, current }),
       lineChart({ label: "Dead channels", steps, values: health.dead, current, range: [0, 1], format: formatPercent }),

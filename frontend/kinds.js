@@ -51,8 +51,7 @@ const featureMaps = {
   imageIndex: (probe) => probe + 1,
   channels: (info) => info.channels,
   looks: () => ({ norm: true, cmap: true }),
-  drawTile: (atlas, info, probe, position, { norm, cmap }) =>
-    colourGreyTile(atlas, info, position, { table: normalizationTable(info, probe, position, norm), cmap }),
+  drawTile: (atlas, info, probe, position, { norm, cmap }) => colourGreyTile(atlas, info, position, { table: normalizationTable(info, probe, position, norm), cmap }),
   caption: () => null,
   captionLabel: null,
   details(info, probe, position) {
@@ -85,8 +84,7 @@ const featureMaps = {
 /** Pictures optimized from noise, already in display space: a colormap only makes sense for grey ones. */
 const pictures = {
   looks: (info, atlas) => ({ norm: false, cmap: isGrey(atlas) }),
-  drawTile: (atlas, info, probe, position, { cmap }) =>
-    isGrey(atlas) ? colourGreyTile(atlas, info, position, { cmap }) : copyTile(atlas, info, position),
+  drawTile: (atlas, info, probe, position, { cmap }) => (isGrey(atlas) ? colourGreyTile(atlas, info, position, { cmap }) : copyTile(atlas, info, position)),
 };
 
 const filters = {

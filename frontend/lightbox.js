@@ -19,21 +19,18 @@ export function createLightbox({ onClose, onExport, below }) {
   const absent = el("p", { className: "lightbox-absent", hidden: true });
   const probeView = createProbeView({ className: "lightbox-probe" });
   const closeButton = el("button", { type: "button", className: "close", "aria-label": "Close", text: "×" });
-  const exportButton = el("button", { type: "button", className: "export", title: "Download this channel and its filmstrip as a PNG image", on: { click: () => onExport(figure) } }, [
-    el("span", { "aria-hidden": "true", text: "⤓ " }),
-    "Export PNG",
-  ]);
+  const exportButton = el(
+    "button",
+    { type: "button", className: "export", title: "Download this channel and its filmstrip as a PNG image", on: { click: () => onExport(figure) } },
+    [el("span", { "aria-hidden": "true", text: "⤓ " }), "Export PNG"],
+  );
   const figure = el("div", { className: "lightbox-figure" }, [
     el("header", {}, [title, exportButton, closeButton]),
     el("div", { className: "lightbox-body" }, [
       absent,
       patchCanvas,
       canvas,
-      el("div", { className: "lightbox-side" }, [
-        stats,
-        probeView.element,
-        el("p", { className: "muted", text: "← → change step · Esc closes" }),
-      ]),
+      el("div", { className: "lightbox-side" }, [stats, probeView.element, el("p", { className: "muted", text: "← → change step · Esc closes" })]),
     ]),
     below,
   ]);
