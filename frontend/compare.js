@@ -1,11 +1,13 @@
 /**
  * Comparing the shown step with another step of the same run, or with the same step of another
  * run: the controls, and the signed difference of two feature-map atlases as a kind-shaped view
- * (kinds.js), so the grid draws it like any other kind.
+ * (kinds/kind.js), so the grid draws it like any other kind.
  */
 import { tileBox } from "./atlas.js";
 import { lookupTable, SIGNED } from "./colormaps.js";
-import { el, formatNumber } from "./dom.js";
+import { el } from "./dom.js";
+import { formatNumber } from "./format.js";
+import { withDefaults } from "./kinds/kind.js";
 import { COMPARISONS } from "./state.js";
 
 export function createCompareControls({ onCompare, onOtherStep, onOtherRun, onDiff }) {
@@ -77,7 +79,7 @@ export function differenceView(shown, other, probe) {
   for (const values of differences) for (const value of values ?? []) largest = Math.max(largest, Math.abs(value));
   const lut = lookupTable(SIGNED);
   const meanOf = (values) => values.reduce((sum, value) => sum + value, 0) / values.length;
-  return {
+  return withDefaults({
     label: "Difference",
     perProbe: true,
     channels: () => shown.info.channels,
@@ -93,8 +95,6 @@ export function differenceView(shown, other, probe) {
       });
       return tile;
     },
-    caption: () => null,
-    captionLabel: null,
     details: (info, _probe, position) =>
       differences[position]
         ? [
@@ -103,7 +103,6 @@ export function differenceView(shown, other, probe) {
           ]
         : [["not logged in the compared view", ""]],
     scale: () => [formatNumber(-largest), `+${formatNumber(largest)}`],
-    deadPositions: () => new Set(),
     largest,
-  };
+  });
 }

@@ -5,7 +5,7 @@
  */
 import { COLORMAPS } from "./colormaps.js";
 import { el } from "./dom.js";
-import { kindLabel } from "./kinds.js";
+import { kindLabel } from "./kinds/index.js";
 import { NORMALIZATIONS, PANELS } from "./state.js";
 
 function radioGroup(legend, name, onChange) {
