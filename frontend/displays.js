@@ -8,7 +8,6 @@ import * as api from "./api.js";
 import { SIGNED } from "./colormaps.js";
 import { differenceView } from "./compare.js";
 import { el } from "./dom.js";
-import { itemLabel } from "./kinds/index.js";
 import { notice } from "./messages.js";
 import { loadCompared, loadShown, loadTop, preloadNeighbours, probeChoices } from "./load.js";
 import { scopePhrase, scopeTitle } from "./scopes.js";
@@ -92,7 +91,7 @@ function syncLightbox(app, channel) {
     lightbox.close();
     return null;
   }
-  const heading = [scopeTitle(shown.scope), shown.kind.label, itemLabel(shown.kind, shown.info, channel), `step ${shown.step}`].join(" · ");
+  const heading = [scopeTitle(shown.scope), shown.kind.label, shown.kind.itemName(shown.info, channel), `step ${shown.step}`].join(" · ");
   if (!lightbox.show({ ...shown, channel, heading })) {
     lightbox.close(); // the channel is not logged for this layer (e.g. after switching layers): forget it
     return null;
