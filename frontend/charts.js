@@ -4,7 +4,7 @@
  * step being shown, and the values as one polyline (gaps where a value is null).
  * Colours are SVG attributes, not CSS, so a chart drawn into an export canvas looks the same.
  */
-import { formatNumber } from "./dom.js";
+import { formatNumber } from "./format.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const SIZE = { width: 260, height: 72 };

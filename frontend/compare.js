@@ -1,19 +1,20 @@
 /**
  * Comparing the shown step with another step of the same run, or with the same step of another
  * run: the controls, and the signed difference of two feature-map atlases as a kind-shaped view
- * (kinds.js), so the grid draws it like any other kind.
+ * (kinds/kind.js), so the grid draws it like any other kind.
  */
 import { tileBox } from "./atlas.js";
 import { lookupTable, SIGNED } from "./colormaps.js";
-import { el, formatNumber } from "./dom.js";
+import { el } from "./dom.js";
+import { formatNumber } from "./format.js";
+import { withDefaults } from "./kinds/kind.js";
 import { COMPARISONS } from "./state.js";
 
 export function createCompareControls({ onCompare, onOtherStep, onOtherRun, onDiff }) {
-  const mode = el(
-    "select",
-    { id: "cnnviz-compare", on: { change: () => onCompare(mode.value || null) } },
-    [el("option", { value: "", text: "Off" }), ...Object.entries(COMPARISONS).map(([value, text]) => el("option", { value, text }))],
-  );
+  const mode = el("select", { id: "cnnviz-compare", on: { change: () => onCompare(mode.value || null) } }, [
+    el("option", { value: "", text: "Off" }),
+    ...Object.entries(COMPARISONS).map(([value, text]) => el("option", { value, text })),
+  ]);
   const otherStep = el("select", { id: "cnnviz-other-step", "aria-label": "Step to compare with", on: { change: () => onOtherStep(Number(otherStep.value)) } });
   const otherRun = el("select", { id: "cnnviz-other-run", "aria-label": "Run to compare with", on: { change: () => onOtherRun(otherRun.value) } });
   const diff = el("input", { type: "checkbox", id: "cnnviz-diff", on: { change: () => onDiff(diff.checked) } });
@@ -78,7 +79,7 @@ export function differenceView(shown, other, probe) {
   for (const values of differences) for (const value of values ?? []) largest = Math.max(largest, Math.abs(value));
   const lut = lookupTable(SIGNED);
   const meanOf = (values) => values.reduce((sum, value) => sum + value, 0) / values.length;
-  return {
+  return withDefaults({
     label: "Difference",
     perProbe: true,
     channels: () => shown.info.channels,
@@ -94,14 +95,14 @@ export function differenceView(shown, other, probe) {
       });
       return tile;
     },
-    caption: () => null,
-    captionLabel: null,
     details: (info, _probe, position) =>
       differences[position]
-        ? [["mean difference", formatNumber(meanOf(differences[position]))], ["largest", formatNumber(Math.max(...differences[position].map(Math.abs)))]]
+        ? [
+            ["mean difference", formatNumber(meanOf(differences[position]))],
+            ["largest", formatNumber(Math.max(...differences[position].map(Math.abs)))],
+          ]
         : [["not logged in the compared view", ""]],
     scale: () => [formatNumber(-largest), `+${formatNumber(largest)}`],
-    deadPositions: () => new Set(),
     largest,
-  };
+  });
 }

@@ -16,19 +16,3 @@ export function el(tag, props = {}, children = []) {
   node.append(...children.filter((child) => child !== null && child !== undefined && child !== false));
   return node;
 }
-
-/** Numbers for people: 3 significant digits, exponent only when really small or large. */
-export function formatNumber(value) {
-  if (!Number.isFinite(value)) return String(value);
-  const magnitude = Math.abs(value);
-  if (magnitude !== 0 && (magnitude < 1e-3 || magnitude >= 1e4)) return value.toExponential(2);
-  return String(Number(value.toPrecision(3)));
-}
-
-export function formatPercent(fraction) {
-  return `${(fraction * 100).toFixed(1)}%`;
-}
-
-export function formatShape(shape) {
-  return Array.isArray(shape) ? shape.join("×") : "?";
-}

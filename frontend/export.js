@@ -101,12 +101,15 @@ function svgImage(chart) {
   const url = URL.createObjectURL(new Blob([text], { type: "image/svg+xml" }));
   const image = new Image();
   image.src = url;
-  return image.decode().then(
-    () => image,
-    (error) => {
-      throw new Error(`could not draw a chart: ${error.message}`);
-    },
-  ).finally(() => URL.revokeObjectURL(url));
+  return image
+    .decode()
+    .then(
+      () => image,
+      (error) => {
+        throw new Error(`could not draw a chart: ${error.message}`);
+      },
+    )
+    .finally(() => URL.revokeObjectURL(url));
 }
 
 /** Render `container` and download it as `filename`. */

@@ -30,11 +30,10 @@ export function evenlySpaced(steps, count) {
 }
 
 export function createFilmstrip({ onStep, onFrames }) {
-  const framesSelect = el(
-    "select",
-    { id: "cnnviz-frames", on: { change: () => onFrames(Number(framesSelect.value)) } },
-    [...FRAME_COUNTS.map((count) => el("option", { value: count, text: `${count} steps` })), el("option", { value: 0, text: "Every step" })],
-  );
+  const framesSelect = el("select", { id: "cnnviz-frames", on: { change: () => onFrames(Number(framesSelect.value)) } }, [
+    ...FRAME_COUNTS.map((count) => el("option", { value: count, text: `${count} steps` })),
+    el("option", { value: 0, text: "Every step" }),
+  ]);
   const row = el("div", { className: "filmstrip-frames", role: "list", "aria-label": "Channel at each shown step" });
   const charts = el("div", { className: "filmstrip-charts" });
   const element = el("section", { className: "filmstrip", "aria-labelledby": "cnnviz-filmstrip-heading" }, [
@@ -63,13 +62,17 @@ export function createFilmstrip({ onStep, onFrames }) {
       delete element.dataset.ready;
       const [height, width] = layout.tile;
       row.style.setProperty("--frame-aspect", String(width / height)); // wide tiles (fooling triptychs) get wide frames
-      row.replaceChildren(...shown.map((step) => frame(step)));
+      row.replaceChildren(...shown.map((step) => frame(step, onStep)));
       charts.replaceChildren();
-      await Promise.all([drawFrames({ kind, run, tag, steps, shown, layout, channel, probe, look }, token), drawCharts({ kind, run, tag, channel, current }, token)]);
+      const isCurrent = () => token === generation;
+      await Promise.all([
+        drawFrames(row, { kind, run, tag, steps, shown, layout, channel, probe, look }, isCurrent),
+        drawCharts(charts, { kind, run, tag, channel, current }, isCurrent),
+      ]);
       if (token !== generation) return;
       element.dataset.ready = key; // for tests and benchmarks: everything above is drawn
     } else {
-      await drawCharts({ kind, run, tag, channel, current }, token); // only the current-step marker moved
+      await drawCharts(charts, { kind, run, tag, channel, current }, () => token === generation); // only the current-step marker moved
     }
     for (const item of row.children) {
       item.firstChild.toggleAttribute("aria-current", Number(item.dataset.step) === current);
@@ -77,68 +80,70 @@ export function createFilmstrip({ onStep, onFrames }) {
     row.querySelector("[aria-current]")?.scrollIntoView({ block: "nearest", inline: "nearest" });
   }
 
-  function frame(step) {
-    return el("div", { role: "listitem", "data-step": step }, [
-      el("button", { type: "button", className: "frame", "aria-label": `Step ${step}`, on: { click: () => onStep(step) } }, [
-        el("canvas", { width: 1, height: 1 }),
-        el("span", { className: "frame-absent" }),
-        el("span", { className: "frame-step", text: String(step) }),
-        el("span", { className: "frame-caption" }),
-      ]),
-    ]);
-  }
-
-  async function drawFrames({ kind, run, tag, steps, shown, layout, channel, probe, look }, token) {
-    const imageIndex = kind.imageIndex(probe);
-    const useStrip = shown.length > ATLAS_FRAMES;
-    const series = kind.series.length ? api.fetchSeries(run, tag) : Promise.resolve(null);
-    // Without a series the atlas position of the channel at each step comes from that step's info.
-    const needsInfo = (kind.stripInfo?.(look) ?? false) || (!useStrip && kind.series.length === 0);
-    const [tiles, statistics, infos] = await Promise.all([
-      useStrip ? stripTiles({ run, tag, steps, shown, layout, channel, imageIndex }) : atlasTiles({ run, tag, shown, layout, imageIndex }),
-      series,
-      needsInfo ? Promise.all(shown.map((step) => api.fetchInfo(run, tag, step))) : null,
-    ]);
-    if (token !== generation) return;
-    const [height, width] = layout.tile;
-    const k = statistics ? statistics.channels.indexOf(channel) : -1;
-    shown.forEach((step, index) => {
-      const item = row.children[index];
-      const info = infos?.[index] ?? null;
-      const infoPosition = info ? kind.channels(info, probe).indexOf(channel) : k;
-      const tile = tiles[index];
-      const position = useStrip ? tile?.position : infoPosition;
-      if (!tile || position === undefined || position < 0) {
-        // Deconv picks each probe's strongest channels per step: a channel may have no tile here.
-        paint(item.querySelector("canvas"), new ImageData(width, height));
-        item.querySelector(".frame-absent").textContent = kind.absent(step);
-        item.firstChild.classList.add("absent");
-        return;
-      }
-      const at = statistics ? statistics.steps.indexOf(step) : -1;
-      const values = at >= 0 && k >= 0 ? Object.fromEntries(Object.entries(statistics.stats).map(([name, rows]) => [name, rows[at]?.[k] ?? null])) : {};
-      const drawn = kind.frameTile
-        ? kind.frameTile(tile.image, tile.layout, position, { info, probe, position: infoPosition, look })
-        : kind.drawTile(tile.image, tile.layout, probe, position, look);
-      paint(item.querySelector("canvas"), drawn);
-      const caption = kind.frameCaption ? kind.frameCaption({ info, probe, position: infoPosition, values }) : kind.caption(info, probe, infoPosition);
-      item.querySelector(".frame-caption").textContent = caption ?? "";
-    });
-  }
-
-  async function drawCharts({ kind, run, tag, channel, current }, token) {
-    if (kind.series.length === 0) return charts.replaceChildren();
-    const series = await api.fetchSeries(run, tag);
-    if (token !== generation) return;
-    const k = series.channels.indexOf(channel);
-    charts.replaceChildren(
-      ...kind.series.map(({ stat, label, format, range }) =>
-        lineChart({ label, steps: series.steps, values: (series.stats[stat] ?? []).map((row) => row[k] ?? null), current, format, range }),
-      ),
-    );
-  }
-
   return { element, show };
+}
+
+function frame(step, onStep) {
+  return el("div", { role: "listitem", "data-step": step }, [
+    el("button", { type: "button", className: "frame", "aria-label": `Step ${step}`, on: { click: () => onStep(step) } }, [
+      el("canvas", { width: 1, height: 1 }),
+      el("span", { className: "frame-absent" }),
+      el("span", { className: "frame-step", text: String(step) }),
+      el("span", { className: "frame-caption" }),
+    ]),
+  ]);
+}
+
+/** Each shown step's frame into `row`'s items: its tile, or why it has none, and its caption. */
+async function drawFrames(row, { kind, run, tag, steps, shown, layout, channel, probe, look }, isCurrent) {
+  const imageIndex = kind.imageIndex(probe);
+  const useStrip = shown.length > ATLAS_FRAMES;
+  const series = kind.series.length ? api.fetchSeries(run, tag) : Promise.resolve(null);
+  // Without a series the atlas position of the channel at each step comes from that step's info.
+  const needsInfo = kind.stripInfo(look) || (!useStrip && kind.series.length === 0);
+  const [tiles, statistics, infos] = await Promise.all([
+    useStrip ? stripTiles({ run, tag, steps, shown, layout, channel, imageIndex }) : atlasTiles({ run, tag, shown, layout, imageIndex }),
+    series,
+    needsInfo ? Promise.all(shown.map((step) => api.fetchInfo(run, tag, step))) : null,
+  ]);
+  if (!isCurrent()) return;
+  const [height, width] = layout.tile;
+  const k = statistics ? statistics.channels.indexOf(channel) : -1;
+  shown.forEach((step, index) => {
+    const item = row.children[index];
+    const info = infos?.[index] ?? null;
+    const infoPosition = info ? kind.channels(info, probe).indexOf(channel) : k;
+    const tile = tiles[index];
+    const position = useStrip ? tile?.position : infoPosition;
+    if (!tile || position === undefined || position < 0) {
+      // Deconv picks each probe's strongest channels per step: a channel may have no tile here.
+      paint(item.querySelector("canvas"), new ImageData(width, height));
+      item.querySelector(".frame-absent").textContent = kind.absent(step);
+      item.firstChild.classList.add("absent");
+      return;
+    }
+    const at = statistics ? statistics.steps.indexOf(step) : -1;
+    const values = at >= 0 && k >= 0 ? Object.fromEntries(Object.entries(statistics.stats).map(([name, rows]) => [name, rows[at]?.[k] ?? null])) : {};
+    const drawn = kind.frameTile
+      ? kind.frameTile(tile.image, tile.layout, position, { info, probe, position: infoPosition, look })
+      : kind.drawTile(tile.image, tile.layout, probe, position, look);
+    paint(item.querySelector("canvas"), drawn);
+    const caption = kind.frameCaption({ info, probe, position: infoPosition, values });
+    item.querySelector(".frame-caption").textContent = caption ?? "";
+  });
+}
+
+/** The kind's charts of the channel over all steps into `charts`, `current` marked. */
+async function drawCharts(charts, { kind, run, tag, channel, current }, isCurrent) {
+  if (kind.series.length === 0) return charts.replaceChildren();
+  const series = await api.fetchSeries(run, tag);
+  if (!isCurrent()) return;
+  const k = series.channels.indexOf(channel);
+  charts.replaceChildren(
+    ...kind.series.map(({ stat, label, format, range }) =>
+      lineChart({ label, steps: series.steps, values: (series.stats[stat] ?? []).map((row) => row[k] ?? null), current, format, range }),
+    ),
+  );
 }
 
 /**

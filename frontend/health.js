@@ -2,22 +2,26 @@
  * Layer health overview: for every layer of a run, charts over steps of the layer's mean
  * activation (over channels and probes) and the fraction of dead channels (a channel is dead at a
  * step when its maximum over all probes is <= 0). Both come from the feature-map series, so the
- * overview needs no atlas at all. A layer's name opens its channels.
+ * overview needs no atlas at all. A layer's name opens its channels. One of the views app.js shows
+ * and hides ({ element, show(view), hide(), setBusy(busy) }).
  */
 import * as api from "./api.js";
 import { lineChart } from "./charts.js";
-import { el, formatNumber, formatPercent } from "./dom.js";
+import { el } from "./dom.js";
+import { formatNumber, formatPercent } from "./format.js";
 
 export function createHealth({ onLayer }) {
   const rows = el("div", { className: "health-rows", role: "list" });
-  const element = el("section", { className: "health", "aria-labelledby": "cnnviz-health-heading" }, [
+  const element = el("section", { className: "health", hidden: true, "aria-labelledby": "cnnviz-health-heading" }, [
     el("h2", { id: "cnnviz-health-heading", text: "Layer health" }),
     el("p", { className: "muted", text: "Per layer over training: mean activation, and the share of dead channels (no activation above 0 on any probe image)." }),
     rows,
   ]);
   let generation = 0;
 
+  /** Charts of `run`'s `layers` with step `current` marked and the layer `selected` marked as current. */
   async function show({ run, layers, current, selected }) {
+    element.hidden = false;
     const token = ++generation;
     const key = JSON.stringify([run, layers.map((layer) => layer.name)]);
     if (element.dataset.key !== key) {
@@ -54,16 +58,23 @@ export function createHealth({ onLayer }) {
     if (token !== generation) return;
     const health = layerHealth(stats);
     const index = steps.indexOf(current) >= 0 ? steps.indexOf(current) : steps.length - 1;
-    now.textContent = steps.length
-      ? `step ${steps[index]}: mean ${formatNumber(health.mean[index])} · ${health.deadCount[index]} of ${health.channels} dead`
-      : "no steps yet";
+    now.textContent = steps.length ? `step ${steps[index]}: mean ${formatNumber(health.mean[index])} · ${health.deadCount[index]} of ${health.channels} dead` : "no steps yet";
     charts.replaceChildren(
       lineChart({ label: "Mean activation", steps, values: health.mean, current }),
       lineChart({ label: "Dead channels", steps, values: health.dead, current, range: [0, 1], format: formatPercent }),
     );
   }
 
-  return { element, show };
+  function setBusy(busy) {
+    element.classList.toggle("busy", busy);
+    element.setAttribute("aria-busy", String(busy));
+  }
+
+  function hide() {
+    element.hidden = true;
+  }
+
+  return { element, show, hide, setBusy };
 }
 
 /** Per step: mean activation over channels, dead channel count and fraction. */

@@ -8,7 +8,7 @@
 import { paint } from "./atlas.js";
 import { el } from "./dom.js";
 import { statsLine } from "./grid.js";
-import { itemLabel } from "./kinds.js";
+import { itemLabel } from "./kinds/index.js";
 import { createProbeView } from "./probe-view.js";
 
 export function createLightbox({ onClose, onExport, below }) {
@@ -19,21 +19,18 @@ export function createLightbox({ onClose, onExport, below }) {
   const absent = el("p", { className: "lightbox-absent", hidden: true });
   const probeView = createProbeView({ className: "lightbox-probe" });
   const closeButton = el("button", { type: "button", className: "close", "aria-label": "Close", text: "×" });
-  const exportButton = el("button", { type: "button", className: "export", title: "Download this channel and its filmstrip as a PNG image", on: { click: () => onExport(figure) } }, [
-    el("span", { "aria-hidden": "true", text: "⤓ " }),
-    "Export PNG",
-  ]);
+  const exportButton = el(
+    "button",
+    { type: "button", className: "export", title: "Download this channel and its filmstrip as a PNG image", on: { click: () => onExport(figure) } },
+    [el("span", { "aria-hidden": "true", text: "⤓ " }), "Export PNG"],
+  );
   const figure = el("div", { className: "lightbox-figure" }, [
     el("header", {}, [title, exportButton, closeButton]),
     el("div", { className: "lightbox-body" }, [
       absent,
       patchCanvas,
       canvas,
-      el("div", { className: "lightbox-side" }, [
-        stats,
-        probeView.element,
-        el("p", { className: "muted", text: "← → change step · Esc closes" }),
-      ]),
+      el("div", { className: "lightbox-side" }, [stats, probeView.element, el("p", { className: "muted", text: "← → change step · Esc closes" })]),
     ]),
     below,
   ]);
@@ -46,7 +43,7 @@ export function createLightbox({ onClose, onExport, below }) {
   element.addEventListener("close", onClose);
 
   /**
-   * Show (or refresh while open) the channel `channel` of the drawn atlas of `kind` (kinds.js);
+   * Show (or refresh while open) the channel `channel` of the drawn atlas of `kind` (kinds/);
    * `probeInfo` ({ label, src }) describes the probe image, or is null when the kind has none;
    * `probeImage` is its decoded PNG when the kind draws patches of it (else null).
    */
@@ -70,7 +67,7 @@ export function createLightbox({ onClose, onExport, below }) {
     if (withPatch) paint(patchCanvas, kind.drawPatch(probeImage, info, probe, position));
     stats.replaceChildren(...statsLine(itemLabel(kind, info, channel), kind.details(info, probe, position)));
     probeView.show({ src: probeInfo?.src ?? null, label: probeInfo?.label ?? null, size: probeImage ? [probeImage.height, probeImage.width] : null });
-    probeView.setBox(kind.box?.(info, probe, position) ?? null);
+    probeView.setBox(kind.box ? kind.box(info, probe, position) : null);
     if (!element.open) element.showModal();
     return true;
   }

@@ -14,11 +14,7 @@ export function emptyLogdirHelp(onReload) {
     el("h2", { text: "No CNN Viz data yet" }),
     el("p", { text: "Log what your convolutional layers see during training with CNNVizCallback:" }),
     el("pre", {}, [el("code", { text: LOGGING_EXAMPLE })]),
-    el("p", {}, [
-      "Then start TensorBoard on the parent folder, e.g. ",
-      el("code", { text: "tensorboard --logdir runs" }),
-      ". Runs appear here once their first step is written.",
-    ]),
+    el("p", {}, ["Then start TensorBoard on the parent folder, e.g. ", el("code", { text: "tensorboard --logdir runs" }), ". Runs appear here once their first step is written."]),
     el("button", { type: "button", className: "primary", text: "Check again", on: { click: onReload } }),
   ]);
 }

@@ -3,7 +3,9 @@
  * have the shape { name, kinds } of the runs listing's layers, so the controller steps, compares and
  * exports them alike; the model's entry is named "(model)" in the URL, which no layer listing uses.
  */
-export const MODEL = "(model)";
+import { MODEL_SCOPE } from "./contract.js";
+
+export const MODEL = `(${MODEL_SCOPE})`;
 
 /** The run's model-level kinds as an entry beside its layers; null when it logged none. */
 export function modelScope(run) {

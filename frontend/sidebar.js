@@ -3,8 +3,9 @@
  * probe-image picker. Lists are rebuilt only when their content changes and otherwise just
  * re-marked, so keyboard focus survives every update.
  */
-import { el, formatShape } from "./dom.js";
-import { kindLabel, layerKinds } from "./kinds.js";
+import { el } from "./dom.js";
+import { formatShape } from "./format.js";
+import { kindLabel, layerKinds } from "./kinds/index.js";
 import { MODEL } from "./scopes.js";
 
 export function createSidebar({ onRun, onLayer, onProbe }) {
@@ -13,18 +14,15 @@ export function createSidebar({ onRun, onLayer, onProbe }) {
   const modelSection = el("div", { hidden: true }, [el("h2", { id: "cnnviz-model-heading", text: "Model" }), modelList]);
   const layersHeading = el("h2", { id: "cnnviz-layers-heading", text: "Layers" });
   const layerList = el("ul", { className: "layer-list", "aria-labelledby": "cnnviz-layers-heading" });
-  const probeList = el("div", { className: "probe-list", role: "group", "aria-labelledby": "cnnviz-probes-heading" });
-  const probeNote = el("p", { className: "probe-note", hidden: true });
+  const probes = createProbePicker({ onProbe });
   const element = el("aside", { className: "sidebar", "aria-label": "Data selection" }, [
     el("div", { className: "field" }, [el("label", { for: "cnnviz-run", text: "Run" }), runSelect]),
     modelSection,
     layersHeading,
     layerList,
-    el("h2", { id: "cnnviz-probes-heading", text: "Probe images" }),
-    probeNote,
-    probeList,
+    ...probes.elements,
   ]);
-  const drawn = { runs: null, layers: null, probes: null };
+  const drawn = { runs: null, layers: null };
 
   function setRuns(runs, selected) {
     const key = JSON.stringify(runs);
@@ -60,15 +58,24 @@ export function createSidebar({ onRun, onLayer, onProbe }) {
     ]);
   }
 
+  return { element, setRuns, setLayers, setProbes: probes.set };
+}
+
+/** The probe-image picker: a heading, a note (why it does not apply) and a button per probe image. */
+function createProbePicker({ onProbe }) {
+  const probeList = el("div", { className: "probe-list", role: "group", "aria-labelledby": "cnnviz-probes-heading" });
+  const probeNote = el("p", { className: "probe-note", hidden: true });
+  let drawn = null;
+
   /**
    * probes: [{ label, src }] where src (thumbnail URL) may be null when no images were logged.
    * `applies` is false for views that do not depend on the probe or show every probe at once: the
    * picker keeps the selection for when it matters again, but cannot be used; `note` says why.
    */
-  function setProbes(probes, selected, applies = true, note = "This view does not depend on the probe image.") {
+  function set(probes, selected, applies = true, note = "This view does not depend on the probe image.") {
     const key = JSON.stringify(probes);
-    if (drawn.probes !== key) {
-      drawn.probes = key;
+    if (drawn !== key) {
+      drawn = key;
       probeList.replaceChildren(
         ...probes.map((probe, index) =>
           el("button", { type: "button", className: "probe", "data-probe": index, title: probe.label, on: { click: () => onProbe(index) } }, [
@@ -86,5 +93,5 @@ export function createSidebar({ onRun, onLayer, onProbe }) {
     probeNote.textContent = note;
   }
 
-  return { element, setRuns, setLayers, setProbes };
+  return { elements: [el("h2", { id: "cnnviz-probes-heading", text: "Probe images" }), probeNote, probeList], set };
 }

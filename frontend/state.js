@@ -13,26 +13,10 @@
  *   history.replaceState: no history entry per slider move and no hashchange for TensorBoard.
  */
 import { DEFAULT_COLORMAP, isColormap } from "./colormaps.js";
+import { PLUGIN_NAME } from "./contract.js";
 
-const PLUGIN_NAME = "cnnviz";
 const PARENT_PREFIX = `p.${PLUGIN_NAME}.`;
-const FIELDS = [
-  "run",
-  "layer",
-  "kind",
-  "probe",
-  "step",
-  "channel",
-  "norm",
-  "cmap",
-  "panel",
-  "frames",
-  "compare",
-  "otherStep",
-  "otherRun",
-  "diff",
-  "speed",
-];
+const FIELDS = ["run", "layer", "kind", "probe", "step", "channel", "norm", "cmap", "panel", "frames", "compare", "otherStep", "otherRun", "diff", "speed"];
 
 export const NORMALIZATIONS = { channel: "Per channel", layer: "Layer-wide" };
 export const PANELS = { channels: "Channels", health: "Layer health" };

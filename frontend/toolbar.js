@@ -5,7 +5,7 @@
  */
 import { COLORMAPS } from "./colormaps.js";
 import { el } from "./dom.js";
-import { kindLabel } from "./kinds.js";
+import { kindLabel } from "./kinds/index.js";
 import { NORMALIZATIONS, PANELS } from "./state.js";
 
 function radioGroup(legend, name, onChange) {
@@ -49,17 +49,17 @@ export function createToolbar({ onPanel, onKind, onNorm, onColormap, onReload, o
         el("span", { "aria-hidden": "true", text: "⤓ " }),
         "Export PNG",
       ]),
-      el("button", { type: "button", className: "reload", title: "Reload runs and steps", on: { click: onReload } }, [
-        el("span", { "aria-hidden": "true", text: "⟳ " }),
-        "Reload",
-      ]),
+      el("button", { type: "button", className: "reload", title: "Reload runs and steps", on: { click: onReload } }, [el("span", { "aria-hidden": "true", text: "⟳ " }), "Reload"]),
     ]),
   ]);
 
   /** `looks`: which look controls apply to what is shown ({ norm, cmap }); the others are disabled. */
   function set({ panel, kindChoices, kind, norm, cmap, looks }) {
     panels.set(Object.entries(PANELS), panel);
-    kinds.set(kindChoices.map((choice) => [choice, kindLabel(choice)]), kind);
+    kinds.set(
+      kindChoices.map((choice) => [choice, kindLabel(choice)]),
+      kind,
+    );
     norms.set(Object.entries(NORMALIZATIONS), norm);
     colormapSelect.value = cmap;
     if (looks) {

@@ -2,22 +2,25 @@
  * Dataset top activations, Zeiler & Fergus figure 2 style: per channel, the k dataset patches that
  * excite it most and their deconvnet projections, as two square blocks side by side, each patch with
  * its activation and each projection with its dataset image. They are logged only every few steps,
- * so the view says which logged step it shows.
+ * so the view says which logged step it shows. One of the views app.js shows and hides
+ * ({ element, show(view), hide(), setBusy(busy) }).
  */
 import { copyTile, paint } from "./atlas.js";
-import { el, formatNumber } from "./dom.js";
+import { el } from "./dom.js";
+import { formatNumber } from "./format.js";
 
 export function createTopPatches() {
   const note = el("p", { className: "top-note muted" });
   const cards = el("div", { className: "top-cards", role: "list" });
-  const element = el("section", { className: "top-patches", "aria-label": "Strongest dataset patches per channel" }, [note, cards]);
+  const element = el("section", { className: "top-patches", hidden: true, "aria-label": "Strongest dataset patches per channel" }, [note, cards]);
   let drawnKey = null;
 
   /**
    * Draw `info` (a deconv_top info) with its decoded atlases `patches` and `projections`, logged at
    * `loggedStep`, for the navigated `step`; `source` is the patches' URL (kept for tests).
    */
-  function draw({ info, patches, projections, step, loggedStep, source }) {
+  function show({ info, patches, projections, step, loggedStep, source }) {
+    element.hidden = false;
     const [height, width] = info.tile;
     const key = JSON.stringify([info.channels, info.k, info.tile]);
     if (key !== drawnKey) {
@@ -30,23 +33,14 @@ export function createTopPatches() {
       loggedStep === step ? `Logged at step ${step}.` : `Logged every few steps: showing step ${loggedStep}, the latest at or before step ${step}.`,
       `Per channel, the ${info.k} dataset patches that excite it most (under each: activation) and their projections (grey = 0; under each: dataset image).`,
     ].join(" ");
-    info.channels.forEach((_, row) => {
-      const patchCells = cards.children[row].querySelectorAll(".top-patch .top-cell");
-      const projectionCells = cards.children[row].querySelectorAll(".top-projection .top-cell");
-      for (let column = 0; column < info.k; column++) {
-        const position = row * info.k + column;
-        const value = formatNumber(info.values[row][column]);
-        const index = info.indices[row][column];
-        paint(patchCells[column].firstChild, copyTile(patches, info, position));
-        paint(projectionCells[column].firstChild, copyTile(projections, info, position));
-        patchCells[column].lastChild.textContent = value;
-        projectionCells[column].lastChild.textContent = `#${index}`;
-        patchCells[column].title = projectionCells[column].title = `Dataset image ${index} · activation ${value}`;
-      }
-    });
+    info.channels.forEach((_, row) => drawCard(cards.children[row], info, row, { patches, projections }));
     element.dataset.source = source; // for tests and debugging: what is drawn, and from which step
     element.dataset.step = String(step);
     element.dataset.loggedStep = String(loggedStep);
+  }
+
+  function hide() {
+    element.hidden = true;
   }
 
   function card(channel, row, k) {
@@ -70,5 +64,21 @@ export function createTopPatches() {
     element.setAttribute("aria-busy", String(busy));
   }
 
-  return { element, draw, setBusy };
+  return { element, show, hide, setBusy };
+}
+
+/** Row `row` of `info`'s atlases into its card: each patch with its activation, each projection with its dataset image. */
+function drawCard(card, info, row, { patches, projections }) {
+  const patchCells = card.querySelectorAll(".top-patch .top-cell");
+  const projectionCells = card.querySelectorAll(".top-projection .top-cell");
+  for (let column = 0; column < info.k; column++) {
+    const position = row * info.k + column;
+    const value = formatNumber(info.values[row][column]);
+    const index = info.indices[row][column];
+    paint(patchCells[column].firstChild, copyTile(patches, info, position));
+    paint(projectionCells[column].firstChild, copyTile(projections, info, position));
+    patchCells[column].lastChild.textContent = value;
+    projectionCells[column].lastChild.textContent = `#${index}`;
+    patchCells[column].title = projectionCells[column].title = `Dataset image ${index} · activation ${value}`;
+  }
 }

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Sets up what both commands need: Debian packages given as arguments (installed when root),
-# a virtual environment in .venv and this package with its test extras, editable.
+# a virtual environment in .venv and this package with its test extras, editable, and the tab's
+# lint and format tools (eslint, prettier) in node_modules/ at the versions package-lock.json pins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 python3 -c "import ensurepip" 2>/dev/null || missing+=(python3-venv)
 for package in "$@"; do
+    # A node or npm from elsewhere (e.g. NodeSource's nodejs, which bundles npm) will do.
+    case "$package" in
+        nodejs) command -v node >/dev/null && continue ;;
+        npm) command -v npm >/dev/null && continue ;;
+    esac
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if ((${#missing[@]})); then
@@ -21,3 +27,8 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
 .venv/bin/python -c "import tb_cnnviz.tensorboard.plugin, torch, torchvision" # fails loudly if the install did not work
+
+# npm ci reinstalls from the lock file; skipped while node_modules/ already matches it.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+fi

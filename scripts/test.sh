@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The test command: set everything up (chromium for the browser tests, Fashion-MNIST), lint, then pytest.
+# The test command: set everything up (chromium for the browser tests, Fashion-MNIST, node for
+# the JS checks), lint Python and JS, check the JS's formatting, then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh chromium dataset-fashion-mnist
+bash scripts/setup.sh chromium dataset-fashion-mnist nodejs npm
 .venv/bin/ruff check .
+npx --no-install eslint frontend eslint.config.js
+npx --no-install prettier --check frontend eslint.config.js
 exec .venv/bin/pytest "$@"

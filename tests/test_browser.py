@@ -1,19 +1,32 @@
 """The CNN Viz tab in headless Chromium, inside a real `tensorboard` process, on a logdir from the real callback.
 
 Required tests: they fail (not skip) without Debian's Chromium at /usr/bin/chromium, which Playwright
-cannot download here. Screenshots land in tests/artifacts/ for people to look at.
+cannot download here. Screenshots land in tests/artifacts/ for people to look at. The page helpers and
+fixtures live in tab.py.
 """
 
 from __future__ import annotations
 
-import io
 import itertools
 import subprocess
-import urllib.parse
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+import browser_tab
 import pytest
+from browser_tab import (
+    ARTIFACTS,
+    CHART_VALUES,
+    READ_RED_CHANNELS,
+    READ_RGB,
+    READ_RGBA,
+    TEXTS,
+    atlas_tiles,
+    downloaded_png,
+    drawn_tiles,
+    has_colour,
+    image_source,
+    served_image,
+)
 from conftest import (
     TENSORBOARD,
     fetch,
@@ -25,13 +38,11 @@ from conftest import (
     write_training_logdir,
 )
 from PIL import Image
-from playwright import sync_api
 from torch import nn
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-TAB_IFRAME = "iframe[src*='plugin_entry.html?name=cnnviz']"
+# The page fixtures: pytest finds fixtures by name in the test module.
+browser, tab = browser_tab.browser, browser_tab.tab
+
 RUN = "run_a"
 LAYER = "4"  # the second conv layer of conftest.small_cnn: 16 channels of 14x14
 LAYER_TAG = f"{LAYER}/feature_maps"
@@ -42,15 +53,6 @@ DECONV_RUN = "run_c"  # logs deconv besides feature maps, and the dataset's top 
 DECONV_STEPS = 5
 DECONV_TAG = f"{LAYER}/deconv"
 TOP_TAG = f"{LAYER}/deconv_top"
-
-# Runs in every frame before the page's scripts: collects CSP violations, which Chromium reports as
-# events (and not always as console errors).
-RECORD_CSP_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__cspViolations.push(`${event.violatedDirective} blocked ${event.blockedURI}`);
-});
-"""
 
 # Names from logs are text, never markup: a run directory, a layer and probe labels that are HTML.
 # The run name has no '"': TensorBoard's Rust data server cannot parse blob keys of such runs (400).
@@ -96,92 +98,9 @@ def server(logdir):
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"No Chromium at {CHROMIUM}: the browser tests are required. Install Debian's chromium "
-            "(apt-get install chromium); Playwright cannot download its own browsers here."
-        )
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-class Tab:
-    """A TensorBoard page on the CNN Viz tab, and what went wrong in it."""
-
-    def __init__(self, page):
-        self.page = page
-        self.console_errors: list[str] = []
-        page.on("console", self._record_console_error)
-        page.on("pageerror", lambda error: self.console_errors.append(str(error)))
-
-    def _record_console_error(self, message) -> None:
-        if message.type == "error":
-            self.console_errors.append(f"{message.text} ({message.location.get('url')})")
-
-    @property
-    def url(self) -> str:
-        """TensorBoard's URL as the page has it now. Playwright's page.url can miss a history.replaceState
-        that the tab's iframe makes on its parent (seen: a stale URL for 10 s after the write)."""
-        return self.page.evaluate("() => location.href")
-
-    @property
-    def frame(self):
-        return self.page.wait_for_selector(TAB_IFRAME, timeout=30_000).content_frame()
-
-    def open(self, url: str):
-        self.page.goto(url)
-        return self.wait_for_grid()
-
-    def wait_for_grid(self, panel: str = "shown", **expected):
-        """The tab's frame once the `panel` grid shows a drawn atlas (and data-* attributes equal to `expected`)."""
-        frame = self.frame
-        selector = f".grid[data-panel={panel}][data-source]"
-        selector += "".join(f'[data-{key}="{value}"]' for key, value in expected.items())
-        frame.wait_for_selector(selector, timeout=30_000)
-        return frame
-
-    def grid(self, frame, panel: str = "shown") -> dict:
-        return frame.eval_on_selector(f".grid[data-panel={panel}]", "grid => ({ ...grid.dataset })")
-
-    def keep_screenshot(self, name: str) -> None:
-        """Save what the page shows as tests/artifacts/<name>.png, for people to look at."""
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=ARTIFACTS / f"{name}.png")
-
-    def keep_screenshots_at_both_sizes(self, name: str) -> None:
-        """Screenshots at 1400x900 and at 1000x800 (the narrow width the tab must stay usable at)."""
-        self.keep_screenshot(f"{name}-1400x900")
-        self.page.set_viewport_size({"width": 1000, "height": 800})
-        self.keep_screenshot(f"{name}-1000x800")
-
-    def csp_violations(self) -> list[str]:
-        recorded = [frame.evaluate("window.__cspViolations") for frame in (self.page.main_frame, self.frame)]
-        assert None not in recorded, "the violation recorder must run in TensorBoard's page and in the tab's frame"
-        return [violation for violations in recorded for violation in violations]
-
-
-@pytest.fixture
-def tab(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.add_init_script(RECORD_CSP_VIOLATIONS)
-    yield Tab(context.new_page())
-    context.close()
-
-
 def atlas_source(step: int, probe: int = 0, run: str = RUN, tag: str = LAYER_TAG, index: int | None = None) -> str:
     """The relative image URL the tab should draw a step's atlas from (`index` defaults to the probe's)."""
-    index = probe + 1 if index is None else index
-    return "./image?" + urllib.parse.urlencode({"run": run, "tag": tag, "step": step, "index": index})
-
-
-def served_image(base: str, run: str, tag: str, step: int, index: int) -> Image.Image:
-    status, _, png = fetch(plugin_url(base, "image", run=run, tag=tag, step=step, index=index))
-    assert status == 200
-    return Image.open(io.BytesIO(png))
+    return image_source(run, tag, step, probe + 1 if index is None else index)
 
 
 def served_tiles(
@@ -194,46 +113,12 @@ def served_tiles(
     """
     info = fetch_json(plugin_url(base, "info", run=run, tag=tag, step=step))
     atlas = served_image(base, run, tag, step, probe + 1 if index is None else index).convert("L")
-    (height, width), (rows, columns) = info["tile"], info["grid"]
+    rows, columns = info["grid"]
     if info["kind"] == "deconv_top":
         count = rows * columns
     else:
         count = len(info["channels"][probe] if info["kind"] == "deconv" else info["channels"])
-    tiles = []
-    for position in range(count):
-        x, y = position % columns * width, position // columns * height
-        tiles.append(list(atlas.crop((x, y, x + width, y + height)).tobytes()))
-    return tiles
-
-
-READ_RED_CHANNELS = """canvases => canvases.map(canvas => {
-  const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
-  return Array.from(data.filter((_, i) => i % 4 === 0));
-})"""
-
-
-def drawn_tiles(frame, panel: str = "shown") -> list[list[int]]:
-    """Each tile canvas's pixels as drawn (red channel: grey colormap, so equal to the atlas value)."""
-    return frame.eval_on_selector_all(f".grid[data-panel={panel}] .tile canvas.tile-picture", READ_RED_CHANNELS)
-
-
-def js_precision(value: float, digits: int) -> float:
-    """JavaScript's rounding to `digits` significant digits: of the double's exact value, ties away from zero.
-
-    (Python's format rounds exact ties to even: 1.125 gives '1.12' where toPrecision(3) gives '1.13'.)
-    """
-    exact = Decimal(value)
-    return float(exact.quantize(Decimal(1).scaleb(exact.adjusted() - digits + 1), rounding=ROUND_HALF_UP))
-
-
-def format_number(value: float) -> str:
-    """dom.js formatNumber: 3 significant digits, an exponent only below 1e-3 or from 1e4 on."""
-    magnitude = abs(value)
-    if magnitude and (magnitude < 1e-3 or magnitude >= 1e4):
-        mantissa, exponent = f"{js_precision(value, 3):.2e}".split("e")
-        return f"{mantissa}e{int(exponent):+d}"
-    rounded = js_precision(value, 3) if value else 0.0
-    return str(int(rounded)) if rounded.is_integer() else repr(rounded)
+    return atlas_tiles(atlas, info["tile"], info["grid"], count)
 
 
 def test_keyboard_steps_show_the_served_atlas_of_the_new_step(server, tab):
@@ -303,7 +188,7 @@ def test_filter_images_show_the_served_atlas_and_each_reached_activation(server,
     frame = tab.wait_for_grid(step=last, source=atlas_source(last, run=FILTER_RUN, tag=filters_tag, index=1))
     assert drawn_tiles(frame) == served_tiles(server, last, run=FILTER_RUN, tag=filters_tag)
     info = fetch_json(plugin_url(server, "info", run=FILTER_RUN, tag=filters_tag, step=last))
-    assert shown_activations(frame) == [float(f"{value:.3g}") for value in info["activations"]]
+    assert shown_captions(frame) == tab.formatted("formatNumber", info["activations"])
     assert frame.text_content(".title-meta") == f"Filter images · step {last}"
 
     # The probe picker keeps its selection but has no say; normalization does not apply.
@@ -314,14 +199,14 @@ def test_filter_images_show_the_served_atlas_and_each_reached_activation(server,
     assert "p.cnnviz.probe=2" in tab.url and "p.cnnviz.kind=filters" in tab.url
 
     frame.hover(".tile >> nth=3")
-    assert frame.text_content(".channel-details") == f"Channel 3reached activation {shown_activations(frame)[3]:g}"
+    assert frame.text_content(".channel-details") == f"Channel 3reached activation {shown_captions(frame)[3]}"
 
     frame.focus(".tile >> nth=3")  # the View radios would take the arrow keys themselves
     tab.page.keyboard.press("ArrowLeft")
     frame = tab.wait_for_grid(step=last - 1, source=atlas_source(last - 1, run=FILTER_RUN, tag=filters_tag, index=1))
     earlier = fetch_json(plugin_url(server, "info", run=FILTER_RUN, tag=filters_tag, step=last - 1))
     assert drawn_tiles(frame) == served_tiles(server, last - 1, run=FILTER_RUN, tag=filters_tag)
-    assert shown_activations(frame) == [float(f"{value:.3g}") for value in earlier["activations"]]
+    assert shown_captions(frame) == tab.formatted("formatNumber", earlier["activations"])
     assert earlier["activations"] != info["activations"], "weights changed, so the reached activations must too"
 
     frame.click(".tile >> nth=3")
@@ -342,15 +227,10 @@ def test_filter_images_show_the_served_atlas_and_each_reached_activation(server,
     assert tab.csp_violations() == []
 
 
-def shown_activations(frame) -> list[float]:
-    texts = frame.eval_on_selector_all(".tile-caption", "captions => captions.map(c => c.textContent)")
-    return [float(text) for text in texts]
+def shown_captions(frame) -> list[str]:
+    return frame.eval_on_selector_all(".tile-caption", TEXTS)
 
 
-READ_RGBA = """canvases => canvases.map(canvas => {
-  const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
-  return Array.from(data);
-})"""
 BOX_ON_IMAGE = """figure => {
   const image = figure.querySelector("img");
   const box = figure.querySelector(".receptive-field");
@@ -358,7 +238,6 @@ BOX_ON_IMAGE = """figure => {
   return { hidden: box.hidden, box: JSON.parse(box.dataset.box || "null"), image: rect(image), drawn: rect(box),
            natural: [image.naturalHeight, image.naturalWidth] };
 }"""
-TEXTS = "nodes => nodes.map(node => node.textContent)"
 
 
 def probe_patch(probe_image: Image.Image, start: list[int], size: list[int]) -> list[int]:
@@ -402,14 +281,14 @@ def test_deconv_shows_each_probe_projection_beside_its_input_patch_with_value_ch
     labels = frame.eval_on_selector_all(".grid[data-panel=shown] .tile-label", TEXTS)
     assert labels == [str(channel) for channel in channels]
     captions = frame.eval_on_selector_all(".grid[data-panel=shown] .tile-caption", TEXTS)
-    assert captions == [format_number(value) for value in activations]
+    assert captions == tab.formatted("formatNumber", activations)
 
     position = 3
     frame.hover(f".grid[data-panel=shown] .tile[data-position='{position}']")
     drawn = frame.eval_on_selector(".grid[data-panel=shown] .grid-probe", BOX_ON_IMAGE)
     assert_box_drawn_at(drawn, info["boxes"][probe][position])
     details = frame.text_content(".grid[data-panel=shown] .channel-details")
-    assert f"Channel {channels[position]}" in details and format_number(activations[position]) in details
+    assert f"Channel {channels[position]}" in details and tab.format_number(activations[position]) in details
     tab.keep_screenshots_at_both_sizes("cnnviz-deconv")
 
     frame.click(f".grid[data-panel=shown] .tile[data-position='{position}']")  # enlarged, with its field
@@ -464,7 +343,7 @@ def test_top_patches_of_the_dataset_show_the_latest_logged_step_at_or_before_the
     assert frame.eval_on_selector_all(".top-patch canvas", READ_RED_CHANNELS) == patches
     assert frame.eval_on_selector_all(".top-projection canvas", READ_RED_CHANNELS) == projections
     values = frame.eval_on_selector_all(".top-patch figcaption", TEXTS)
-    assert values == [format_number(value) for row in info["values"] for value in row]
+    assert values == tab.formatted("formatNumber", [value for row in info["values"] for value in row])
     indices = frame.eval_on_selector_all(".top-projection figcaption", TEXTS)
     assert indices == [f"#{index}" for row in info["indices"] for index in row]
     tab.keep_screenshots_at_both_sizes("cnnviz-top9")
@@ -472,11 +351,6 @@ def test_top_patches_of_the_dataset_show_the_latest_logged_step_at_or_before_the
     assert tab.csp_violations() == []
 
 
-READ_RGB = """canvases => canvases.map(canvas => {
-  const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
-  return Array.from(data.filter((_, i) => i % 4 !== 3));
-})"""
-CHART_VALUES = "charts => charts.map(chart => [chart.getAttribute('aria-label'), JSON.parse(chart.dataset.values)])"
 CHART_LINE = (230, 81, 0)  # #e65100 in charts.js
 
 
@@ -530,17 +404,6 @@ def assert_words_apart(words: list[dict]) -> None:
         line.sort(key=lambda word: word["x"])
         for before, after in itertools.pairwise(line):
             assert before["x"] + before["width"] < after["x"], f"{before['text']!r} runs into {after['text']!r}"
-
-
-def downloaded_png(tab, frame, selector: str):
-    with tab.page.expect_download() as download:
-        frame.click(selector)
-    return download.value.suggested_filename, Image.open(download.value.path()).convert("RGB")
-
-
-def has_colour(image, colour, tolerance: int = 12) -> bool:
-    pixels = image.get_flattened_data()
-    return any(all(abs(a - b) <= tolerance for a, b in zip(pixel, colour, strict=True)) for pixel in pixels)
 
 
 def test_filmstrip_shows_a_channel_over_training_with_its_statistics(server, tab):
@@ -634,7 +497,8 @@ def test_compare_two_steps_side_by_side_with_their_signed_difference_then_anothe
                 checked += 1
     assert checked > 100
     scale = frame.text_content(".grid[data-panel=difference] .scale")
-    assert scale == f"{-largest:.3g}+{largest:.3g}"
+    low, high = tab.formatted("formatNumber", [-largest, largest])
+    assert scale == f"{low}+{high}"
 
     frame.click(".probe >> nth=1")  # one selection drives every panel
     tab.wait_for_grid(source=atlas_source(step, probe=1))

@@ -1,24 +1,32 @@
 """The CNN Viz tab's model-level views (saliency, Grad-CAM, class images, fooling images) in headless Chromium.
 
-Same setup as test_browser.py (its Tab and helpers): a real `tensorboard` process on a logdir the real
-callback wrote, here with the model-level kinds; what the tab draws is checked against what the plugin serves.
+Same setup as test_browser.py (browser_tab's Tab and helpers): a real `tensorboard` process on a logdir the
+real callback wrote, here with the model-level kinds; what the tab draws is checked against what the plugin serves.
 """
 
 from __future__ import annotations
 
 import urllib.parse
-from decimal import ROUND_HALF_UP, Decimal
 
+import browser_tab
 import pytest
-import test_browser
-from conftest import fetch_json, poll, tensorboard_server, write_training_logdir
-from test_browser import ARTIFACTS, CHART_VALUES, READ_RGB, TEXTS, Tab, downloaded_png, plugin_url, served_image
+from browser_tab import (
+    ARTIFACTS,
+    CHART_VALUES,
+    Tab,
+    atlas_tiles,
+    downloaded_png,
+    drawn_rgb_tiles,
+    image_source,
+    served_image,
+    texts,
+)
+from conftest import fetch_json, plugin_url, poll, tensorboard_server, write_training_logdir
 
 from demo_training.data import CLASS_NAMES
 
-# test_browser's Chromium and page fixtures: pytest finds fixtures by name in the test module.
-browser = test_browser.browser
-tab = test_browser.tab
+# The page fixtures: pytest finds fixtures by name in the test module.
+browser, tab = browser_tab.browser, browser_tab.tab
 
 MODEL_RUN = "run_model"  # feature maps and all four model-level kinds, Fashion-MNIST's class names
 MODEL_STEPS = 3
@@ -85,7 +93,7 @@ def model_url(base: str, run: str = MODEL_RUN, **view) -> str:
 
 def model_source(kind: str, step: int, run: str = MODEL_RUN) -> str:
     """The relative URL the tab draws a model-level kind's atlas from: blob 1 whatever the probe."""
-    return "./image?" + urllib.parse.urlencode({"run": run, "tag": model_tag(kind), "step": step, "index": 1})
+    return image_source(run, model_tag(kind), step, 1)
 
 
 def served_info(base: str, kind: str, step: int, run: str = MODEL_RUN) -> dict:
@@ -96,25 +104,7 @@ def served_rgb_tiles(base: str, kind: str, step: int, run: str = MODEL_RUN) -> l
     """Each tile's RGB pixels, cut with PIL from the atlas the plugin serves (atlas order, row-major)."""
     info = served_info(base, kind, step, run)
     atlas = served_image(base, run, model_tag(kind), step, 1).convert("RGB")
-    (height, width), columns = info["tile"], info["grid"][1]
-    tiles = []
-    for position in range(len(info["channels"])):
-        x, y = position % columns * width, position // columns * height
-        tiles.append(list(atlas.crop((x, y, x + width, y + height)).tobytes()))
-    return tiles
-
-
-def drawn_rgb_tiles(frame, panel: str = "shown") -> list[list[int]]:
-    return frame.eval_on_selector_all(f".grid[data-panel={panel}] .tile canvas.tile-picture", READ_RGB)
-
-
-def texts(frame, selector: str) -> list[str]:
-    return frame.eval_on_selector_all(selector, TEXTS)
-
-
-def format_percent(fraction: float) -> str:
-    """dom.js formatPercent: (fraction * 100).toFixed(1), which rounds exact ties up."""
-    return f"{Decimal(fraction * 100).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
+    return atlas_tiles(atlas, info["tile"], info["grid"], len(info["channels"]))
 
 
 def class_name(info: dict, index: int) -> str:
@@ -125,16 +115,17 @@ def probe_name(info: dict, probe: int) -> str:
     return f"Probe {probe + 1}: {info['labels'][probe]}"
 
 
-def predicted_captions(info: dict) -> list[str]:
-    """Saliency and Grad-CAM captions: the predicted class's name and its probability, per probe."""
+def predicted_captions(tab: Tab, info: dict) -> list[str]:
+    """Saliency and Grad-CAM captions: the predicted class and its probability as the tab writes it, per probe."""
+    percents = tab.formatted("formatPercent", info["probabilities"])
     return [
-        f"{class_name(info, predicted)} {format_percent(probability)}"
-        for predicted, probability in zip(info["predicted"], info["probabilities"], strict=True)
+        f"{class_name(info, predicted)} {percent}"
+        for predicted, percent in zip(info["predicted"], percents, strict=True)
     ]
 
 
-def fooling_caption(info: dict, probe: int) -> str:
-    target = f"{class_name(info, info['targets'][probe])} {format_percent(info['target_probabilities'][probe])}"
+def fooling_caption(tab: Tab, info: dict, probe: int) -> str:
+    target = f"{class_name(info, info['targets'][probe])} {tab.format_percent(info['target_probabilities'][probe])}"
     if not info["succeeded"][probe]:
         return f"not fooled · {target}"
     steps = info["steps"][probe]
@@ -174,14 +165,14 @@ def test_the_model_entry_offers_the_model_views_each_drawn_from_the_served_atlas
     info = served_info(server, "saliency", last)
     assert drawn_rgb_tiles(frame) == served_rgb_tiles(server, "saliency", last)
     assert texts(frame, ".grid[data-panel=shown] .tile-label") == info["labels"]
-    assert texts(frame, ".grid[data-panel=shown] .tile-caption") == predicted_captions(info)
+    assert texts(frame, ".grid[data-panel=shown] .tile-caption") == predicted_captions(tab, info)
     aria = frame.eval_on_selector_all(
         ".grid[data-panel=shown] .tile", "tiles => tiles.map(t => t.getAttribute('aria-label'))"
     )
     assert aria == [probe_name(info, probe) for probe in range(3)]
     frame.hover(".grid[data-panel=shown] .tile >> nth=1")
     details = frame.text_content(".grid[data-panel=shown] .channel-details")
-    predicted, probability = class_name(info, info["predicted"][1]), format_percent(info["probabilities"][1])
+    predicted, probability = class_name(info, info["predicted"][1]), tab.format_percent(info["probabilities"][1])
     assert details == f"{probe_name(info, 1)}predicted {predicted}probability {probability}"
     # Every probe is in the grid: the picker has no say.
     assert frame.eval_on_selector_all(".probe", "buttons => buttons.every(b => b.disabled)")
@@ -191,7 +182,7 @@ def test_the_model_entry_offers_the_model_views_each_drawn_from_the_served_atlas
     info = served_info(server, "grad_cam", last)
     frame = select_kind(tab, frame, "grad_cam", last)
     assert drawn_rgb_tiles(frame) == served_rgb_tiles(server, "grad_cam", last)
-    assert texts(frame, ".grid[data-panel=shown] .tile-caption") == predicted_captions(info)
+    assert texts(frame, ".grid[data-panel=shown] .tile-caption") == predicted_captions(tab, info)
     frame.hover(".grid[data-panel=shown] .tile >> nth=0")
     layer_size = "\N{MULTIPLICATION SIGN}".join(map(str, info["layer_size"]))
     assert f"layer {info['layer']} ({layer_size})" in frame.text_content(".channel-details")
@@ -201,7 +192,9 @@ def test_the_model_entry_offers_the_model_views_each_drawn_from_the_served_atlas
     frame = select_kind(tab, frame, "class_visualization", last)
     assert drawn_rgb_tiles(frame) == served_rgb_tiles(server, "class_visualization", last)
     assert texts(frame, ".grid[data-panel=shown] .tile-label") == CLASS_NAMES
-    assert texts(frame, ".grid[data-panel=shown] .tile-caption") == [format_percent(p) for p in info["probabilities"]]
+    assert texts(frame, ".grid[data-panel=shown] .tile-caption") == [
+        tab.format_percent(p) for p in info["probabilities"]
+    ]
     frame.hover(".grid[data-panel=shown] .tile >> nth=7")
     assert frame.text_content(".channel-details").startswith("Class 7: Sneakerscore ")
     tab.keep_screenshot("cnnviz-model-class-images-1400x900")
@@ -220,12 +213,14 @@ def test_the_model_entry_offers_the_model_views_each_drawn_from_the_served_atlas
             for column in range(pane, pane + gap)
         ]
         assert all(pixel == [255, 255, 255] for pixel in gaps), "white columns part the three panes"
-    assert texts(frame, ".grid[data-panel=shown] .tile-caption") == [fooling_caption(info, probe) for probe in range(3)]
+    assert texts(frame, ".grid[data-panel=shown] .tile-caption") == [
+        fooling_caption(tab, info, probe) for probe in range(3)
+    ]
     frame.hover(".grid[data-panel=shown] .tile >> nth=1")
     details = frame.text_content(".channel-details")
     for part in (
         f"target {class_name(info, info['targets'][1])}",
-        f"target probability {format_percent(info['target_probabilities'][1])}",
+        f"target probability {tab.format_percent(info['target_probabilities'][1])}",
         f"steps {info['steps'][1]} of {info['max_steps']}",
         "largest pixel change ",
         "magnification \N{MULTIPLICATION SIGN}",
@@ -256,14 +251,14 @@ def test_stepping_and_comparing_with_another_step_or_run_show_the_served_atlases
     assert after == served_rgb_tiles(server, "saliency", last - 1)
     assert after != before, "weights changed between steps, so the maps must too"
     info = served_info(server, "saliency", last - 1)
-    assert texts(frame, ".grid[data-panel=shown] .tile-caption") == predicted_captions(info)
+    assert texts(frame, ".grid[data-panel=shown] .tile-caption") == predicted_captions(tab, info)
 
     frame.select_option("#cnnviz-compare", "step")
     frame.select_option("#cnnviz-other-step", "0")
     frame = tab.wait_for_grid(panel="compared", step=0, source=model_source("saliency", 0))
     assert drawn_rgb_tiles(frame, "compared") == served_rgb_tiles(server, "saliency", 0)
     assert texts(frame, ".grid[data-panel=compared] .tile-caption") == predicted_captions(
-        served_info(server, "saliency", 0)
+        tab, served_info(server, "saliency", 0)
     )
     assert frame.text_content(".panel:has(.grid[data-panel=compared]) .panel-title") == f"{MODEL_RUN} · step 0"
     assert frame.is_disabled("#cnnviz-diff"), "saliency maps of two steps do not subtract"
@@ -320,7 +315,7 @@ def test_the_filmstrip_of_a_probe_or_class_shows_it_at_every_step_with_its_chart
     assert frame.eval_on_selector_all(".filmstrip .frame canvas", READ_FRAMES) == [
         served_rgb_tiles(server, "saliency", step)[probe] for step in range(MODEL_STEPS)
     ]
-    assert texts(frame, ".filmstrip .frame-caption") == [predicted_captions(info)[probe] for info in infos]
+    assert texts(frame, ".filmstrip .frame-caption") == [predicted_captions(tab, info)[probe] for info in infos]
     assert chart(charts, "Probability of the predicted class") == [row[probe] for row in series["stats"]["probability"]]
     assert frame.text_content(".lightbox-stats").startswith(probe_name(infos[last], probe))
 
@@ -338,7 +333,7 @@ def test_the_filmstrip_of_a_probe_or_class_shows_it_at_every_step_with_its_chart
     assert chart(charts, "Probability") == [row[7] for row in series["stats"]["probability"]]
     assert chart(charts, "Score") == [row[7] for row in series["stats"]["score"]]
     assert texts(frame, ".filmstrip .frame-caption") == [
-        format_percent(row[7]) for row in series["stats"]["probability"]
+        tab.format_percent(row[7]) for row in series["stats"]["probability"]
     ]
 
     frame, series, charts = open_filmstrip(tab, server, "fooling", probe)
@@ -350,7 +345,7 @@ def test_the_filmstrip_of_a_probe_or_class_shows_it_at_every_step_with_its_chart
     ]
     assert chart(charts, "Steps") == [row[probe] for row in series["stats"]["steps"]]
     infos = [served_info(server, "fooling", step) for step in range(MODEL_STEPS)]
-    assert texts(frame, ".filmstrip .frame-caption") == [fooling_caption(info, probe) for info in infos]
+    assert texts(frame, ".filmstrip .frame-caption") == [fooling_caption(tab, info, probe) for info in infos]
     tab.keep_screenshot("cnnviz-model-fooling-filmstrip-1400x900")
     assert_clean(tab)
 
@@ -361,7 +356,7 @@ def test_class_names_and_probe_labels_with_markup_are_shown_as_text(server, tab)
     assert frame.is_hidden("#cnnviz-layers-heading")
     info = served_info(server, "saliency", 0, run=HOSTILE_RUN)
     assert texts(frame, ".grid[data-panel=shown] .tile-label") == HOSTILE_LABELS
-    assert texts(frame, ".grid[data-panel=shown] .tile-caption") == predicted_captions(info)
+    assert texts(frame, ".grid[data-panel=shown] .tile-caption") == predicted_captions(tab, info)
 
     frame = select_kind(tab, frame, "class_visualization", 0, run=HOSTILE_RUN)
     assert texts(frame, ".grid[data-panel=shown] .tile-label") == HOSTILE_CLASSES
