@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Sets up what both commands need: Debian packages given as arguments (installed when root),
-# a virtual environment in .venv and this package with its test extras, editable, and the tab's
-# lint and format tools (eslint, prettier) in node_modules/ at the versions package-lock.json pins.
+# a virtual environment in .venv and this package with its test extras, editable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,8 +26,3 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
 .venv/bin/python -c "import tb_cnnviz.tensorboard.plugin, torch, torchvision" # fails loudly if the install did not work
-
-# npm ci reinstalls from the lock file; skipped while node_modules/ already matches it.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    npm ci --no-audit --no-fund --loglevel=error
-fi
