@@ -1,6 +1,6 @@
 """tb-cnnviz: a PyTorch training callback and a TensorBoard plugin that show what CNN layers learn."""
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="tb-cnnviz",
@@ -10,15 +10,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     # The tab's files live in frontend/ at the top of the repository and install as tb_cnnviz/frontend.
-    packages=[
-        "tb_cnnviz",
-        "tb_cnnviz.cli",
-        "tb_cnnviz.integrations",
-        "tb_cnnviz.methods",
-        "tb_cnnviz.tensorboard",
-        "tb_cnnviz.writer",
-        "tb_cnnviz.frontend",
-    ],
+    packages=[*find_packages(include=["tb_cnnviz", "tb_cnnviz.*"]), "tb_cnnviz.frontend"],
     package_dir={"tb_cnnviz.frontend": "frontend"},
     package_data={"tb_cnnviz.frontend": ["*.js", "*.css", "kinds/*.js"]},
     install_requires=["torch", "torchvision", "tensorboard>=2.12", "numpy", "pillow", "protobuf", "tqdm"],

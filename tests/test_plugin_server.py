@@ -182,8 +182,10 @@ def test_built_wheel_carries_and_serves_the_frontend(tmp_path):
     )
     (wheel,) = tmp_path.glob("tb_cnnviz-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    frontend = sorted(name for name in names if name.startswith("tb_cnnviz/frontend/"))
-    assert "tb_cnnviz/frontend/index.js" in frontend and any(name.endswith(".css") for name in frontend)
+    modules = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "tb_cnnviz").rglob("*.py"))
+    assert [module for module in modules if module not in names] == [], "every module of the package is installed"
+    tab = sorted(f"tb_cnnviz/{path.relative_to(ROOT)}" for path in (ROOT / "frontend").rglob("*") if path.is_file())
+    assert [file for file in tab if file not in names] == [], "every file of the tab is installed"
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     assert "cnnviz = tb_cnnviz.tensorboard.plugin:CNNVizLoader" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
@@ -203,7 +205,31 @@ def test_built_wheel_carries_and_serves_the_frontend(tmp_path):
     )
     assert where.stdout.startswith(str(target))
     logdir = tmp_path / "logs"
-    write_training_logdir(logdir / "run", steps=1)
+    # The installed callback logs every kind of its registry.
+    subprocess.run(
+        [sys.executable, "-c", WRITE_WITH_EVERY_KIND, str(logdir / "run"), str(target)],
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    )
     with tensorboard_server(logdir, env=env) as base:
-        status, _, body = fetch(f"{base}/data/plugin/cnnviz/static/index.js")
-        assert status == 200 and b"export function render" in body
+        (run,) = fetch_json(plugin_url(base, "runs"))["runs"]
+        assert set(run["layers"][0]["kinds"]) >= {"feature_maps", "filters", "deconv"} and run["model"]["kinds"]
+        for file in ("index.js", "kinds/index.js", "kinds/feature-maps.js", "style.css"):
+            status, _, body = fetch(f"{base}/data/plugin/cnnviz/static/{file}")
+            assert status == 200 and body == (ROOT / "frontend" / file).read_bytes()
+
+
+WRITE_WITH_EVERY_KIND = """
+import sys, torch
+from torch import nn
+import tb_cnnviz
+from tb_cnnviz.writer.kinds import kind_names
+
+assert tb_cnnviz.__file__.startswith(sys.argv[2]), tb_cnnviz.__file__  # the wheel, not the checkout
+model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+kinds = [tb_cnnviz.Filters(steps=2), tb_cnnviz.ClassVisualization(steps=2), tb_cnnviz.Fooling(max_steps=2)]
+kinds += [name for name in kind_names() if name not in ("filters", "class_visualization", "fooling")]
+with tb_cnnviz.CNNVizCallback(model, torch.rand(2, 1, 12, 12), log_dir=sys.argv[1], kinds=kinds) as viz:
+    viz.log(0)
+"""
