@@ -83,30 +83,25 @@ def create_summary_metadata(kind: str, **content) -> SummaryMetadata:
 
 def parse_plugin_content(content: bytes) -> Content:
     """Metadata content as a dict; ValueError for content this release cannot read."""
-    try:
-        payload = json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"cnnviz metadata is not JSON: {error}") from error
-    if not isinstance(payload, dict) or "kind" not in payload:
-        raise ValueError(f"cnnviz metadata lacks a 'kind': {payload!r}")
-    _check_version(payload.get("version", 0), "metadata")
-    return payload
+    return _parse(content, "metadata")
 
 
 def parse_info(blob: bytes) -> Info:
     """A step's info blob as a dict; ValueError for an info this release cannot read."""
+    return _parse(blob, "info")
+
+
+def _parse(blob: bytes, what: str) -> dict:
+    """A JSON object with a 'kind' and a version this release reads; ValueError saying what is wrong."""
     try:
-        info = json.loads(blob)
+        payload = json.loads(blob.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"cnnviz info is not JSON: {error}") from error
-    if not isinstance(info, dict) or "kind" not in info:
-        raise ValueError(f"cnnviz info lacks a 'kind': {str(info)[:200]!r}")
-    _check_version(info.get("version", 0), "info")
-    return info
-
-
-def _check_version(version, what: str) -> None:
+        raise ValueError(f"cnnviz {what} is not JSON: {error}") from error
+    if not isinstance(payload, dict) or "kind" not in payload:
+        raise ValueError(f"cnnviz {what} lacks a 'kind': {str(payload)[:200]!r}")
+    version = payload.get("version", 0)
     if not isinstance(version, int) or version > VERSION:
         raise ValueError(
             f"cnnviz {what} version {version!r} is newer than this release reads ({VERSION}); upgrade tb-cnnviz"
         )
+    return payload
