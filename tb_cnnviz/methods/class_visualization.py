@@ -1,7 +1,7 @@
 """Class model visualization (Simonyan et al. 2014): what the network thinks a class looks like.
 
 Gradient ascent on the input for the class score minus an L2 penalty, S_c(I) - l2 * ||I||^2, with
-the filter images' parameterization, robustness transforms and optimizer (maximize.optimize_images),
+the filter images' parameterization, robustness transforms and optimizer (ascent.optimize_in_chunks),
 all classes in one batch: one image per class, each image's objective its own class only.
 """
 
@@ -13,20 +13,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from tb_cnnviz.methods.ascent import Canvas, optimize_in_chunks
 from tb_cnnviz.methods.class_scores import class_logits, class_probabilities
-from tb_cnnviz.methods.image_param import make_param
 from tb_cnnviz.methods.indices import checked_indices
-from tb_cnnviz.methods.input_space import Normalization, normalizer
+from tb_cnnviz.methods.input_space import Normalization
 from tb_cnnviz.methods.layers import unwrap_model
-from tb_cnnviz.methods.maximize import (
-    DEFAULT_MEMORY_BUDGET,
-    bytes_per_image,
-    first_conv_in_channels,
-    images_per_chunk,
-    optimize_images,
-    seeded_generator,
-)
-from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
+from tb_cnnviz.methods.maximize import DEFAULT_MEMORY_BUDGET
+from tb_cnnviz.methods.memory import bytes_per_image, images_per_chunk
+from tb_cnnviz.methods.model_state import evaluation_mode, model_dtype
 from tb_cnnviz.methods.transforms import RobustnessTransforms, resolve_transforms
 
 # No padding, so the model gets inputs of exactly `size`: classifiers with a flatten + linear head
@@ -84,30 +78,22 @@ def class_visualization(
     height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     if height < 1 or width < 1 or steps < 0 or l2 < 0:
         raise ValueError(f"size must be positive, steps and l2 >= 0, got size={size}, steps={steps}, l2={l2}")
-    colours = in_channels if in_channels is not None else first_conv_in_channels(network)
-    device, dtype = model_device(network), model_dtype(network)
-    normalize = normalizer(input_mean, input_std, colours, device, dtype)
     settings = CLASS_TRANSFORMS if transforms is True else resolve_transforms(transforms)
-    pad = round(settings.pixels(settings.pad, max(height, width))) if settings else 0
+    canvas = Canvas.of(network, height, width, in_channels, input_mean, input_std, settings)
+    device, dtype, shape = canvas.device, model_dtype(network), canvas.input_shape
 
     with evaluation_mode(network, freeze_parameters=True), torch.enable_grad():
-        shape = (colours, height + 2 * pad, width + 2 * pad)
         per_image, logits = bytes_per_image(lambda inputs: class_logits(network, inputs), shape, device, dtype)
         chosen = _choose_classes(classes, logits.shape[1])
-        chunk = images_per_chunk(per_image, shape, memory_budget)
-        images = []
-        for start in range(0, len(chosen), chunk):
-            part = chosen[start : start + chunk]
-            part_images = optimize_images(
-                _class_objective(network, torch.tensor(part, device=device), l2),
-                [seeded_generator(seed, index) for index in part],
-                [make_param(param, colours, height, width, decorrelate)], [steps],
-                normalize, settings, max(height, width), optimizer, lr, lr_decay, device,
-            )  # fmt: skip
-            images.append(part_images)
-        images = torch.cat(images) if images else torch.empty(0, colours, height, width, device=device)
+        chunks = optimize_in_chunks(
+            chosen, images_per_chunk(per_image, shape, memory_budget), seed,
+            lambda part: _class_objective(network, torch.tensor(part, device=device), l2),
+            canvas, [(height, width, steps)], param, decorrelate, optimizer, lr, lr_decay,
+        )  # fmt: skip
+        images = [part_images for _, part_images in chunks]
+        images = torch.cat(images) if images else torch.empty(0, canvas.colours, height, width, device=device)
         with torch.no_grad():
-            logits = class_logits(network, normalize(images))
+            logits = class_logits(network, canvas.normalize(images))
     index = torch.tensor(chosen, dtype=torch.long, device=device)
     return ClassImages(
         images=images,

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from tb_cnnviz.methods.ascent import NormalizedAscent
 from tb_cnnviz.methods.class_scores import Target, class_logits, class_probabilities, resolve_targets
 from tb_cnnviz.methods.input_space import Normalization, normalizer, to_display
 from tb_cnnviz.methods.layers import unwrap_model
-from tb_cnnviz.methods.maximize import NormalizedAscent
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
 
 

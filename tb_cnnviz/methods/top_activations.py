@@ -86,29 +86,10 @@ def top_activations(
         raise ValueError(f"unknown projection rule {project!r}; choose one of {list(RULES)} or None")
     name, module = single_layer(model, layer)
     network = unwrap_model(model)
-    device, dtype = model_device(network), model_dtype(network)
-    winners: _Winners | None = None
-    field: ReceptiveField | None = None
-    table: torch.Tensor | None = None
-    count = 0
-    shape: tuple[int, ...] = ()
     bar = tqdm(_batches(data, batch_size), total=_batch_count(data, batch_size), disable=not progress,
                desc=f"top activations of {name}", unit="batch")  # fmt: skip
     with evaluation_mode(network, freeze_parameters=True), bar:
-        for batch in bar:
-            inputs = batch.to(device=device, dtype=dtype)
-            with torch.no_grad():
-                maps = layer_output(network, module, inputs)
-            if field is None:
-                field, table = _first_batch(network, module, name, inputs, maps, channels)
-                shape = tuple(inputs.shape[1:])
-            elif tuple(inputs.shape[1:]) != shape:
-                raise ValueError(f"inputs of shape {tuple(inputs.shape[1:])} after inputs of shape {shape}")
-            values, positions = strongest_units(maps, table.expand(len(inputs), -1))
-            winners = _merge(winners, inputs, values.T, positions.transpose(0, 1), count, field, k)
-            count += len(inputs)
-        if winners is None:
-            raise ValueError("data yielded no inputs")
+        winners, field, table, count = _stream(network, module, name, bar, channels, k)
         patch_starts = field.patch_starts(winners.positions)
         patches = _cut_patches(winners.windows, winners.window_starts, patch_starts, field)
         projections = None
@@ -127,6 +108,41 @@ def top_activations(
         receptive_field=field,
         count=count,
     )
+
+
+def _stream(
+    network: nn.Module,
+    module: nn.Module,
+    name: str,
+    batches: Iterable[torch.Tensor],
+    channels: Sequence[int] | None,
+    k: int,
+) -> tuple[_Winners, ReceptiveField, torch.Tensor, int]:
+    """The one pass over the data: each batch's strongest units merged into the running winners.
+
+    Returns the winners, the layer's receptive field, the (1, K) channel table and how many inputs came.
+    """
+    device, dtype = model_device(network), model_dtype(network)
+    winners: _Winners | None = None
+    field: ReceptiveField | None = None
+    table: torch.Tensor | None = None
+    count = 0
+    shape: tuple[int, ...] = ()
+    for batch in batches:
+        inputs = batch.to(device=device, dtype=dtype)
+        with torch.no_grad():
+            maps = layer_output(network, module, inputs)
+        if field is None:
+            field, table = _first_batch(network, module, name, inputs, maps, channels)
+            shape = tuple(inputs.shape[1:])
+        elif tuple(inputs.shape[1:]) != shape:
+            raise ValueError(f"inputs of shape {tuple(inputs.shape[1:])} after inputs of shape {shape}")
+        values, positions = strongest_units(maps, table.expand(len(inputs), -1))
+        winners = _merge(winners, inputs, values.T, positions.transpose(0, 1), count, field, k)
+        count += len(inputs)
+    if winners is None:
+        raise ValueError("data yielded no inputs")
+    return winners, field, table, count
 
 
 def _first_batch(
