@@ -18,7 +18,7 @@ from tb_cnnviz.writer.kinds.base import LAYER_SCOPE
 from tb_cnnviz.writer.legacy import with_deprecated_arguments
 from tb_cnnviz.writer.probes import Probes
 from tb_cnnviz.writer.reporting import AlreadyReported, CNNVizWarning, guarded, warn
-from tb_cnnviz.writer.summary import write_record
+from tb_cnnviz.writer.summary import use_library_checksums, write_record
 
 __all__ = ["CNNVizCallback", "CNNVizWarning"]
 
@@ -91,6 +91,7 @@ class CNNVizCallback:
         # (create the callback after init_process_group, or every rank opens an event file).
         self.writer = None
         if _is_rank_zero():
+            use_library_checksums()
             self.writer = writer if writer is not None else SummaryWriter(log_dir=log_dir)
         self._probes_logged = False
 
