@@ -13,7 +13,17 @@ setup(
     packages=[*find_packages(include=["tb_cnnviz", "tb_cnnviz.*"]), "tb_cnnviz.frontend"],
     package_dir={"tb_cnnviz.frontend": "frontend"},
     package_data={"tb_cnnviz.frontend": ["*.js", "*.css", "kinds/*.js"]},
-    install_requires=["torch", "torchvision", "tensorboard>=2.12", "numpy", "pillow", "protobuf", "tqdm"],
+    # google-crc32c: the event files' CRC32C in C; TensorBoard computes it in pure Python without TensorFlow.
+    install_requires=[
+        "torch",
+        "torchvision",
+        "tensorboard>=2.12",
+        "numpy",
+        "pillow",
+        "protobuf",
+        "tqdm",
+        "google-crc32c>=1.5",
+    ],
     # Lightning is optional: only tb_cnnviz.integrations.lightning imports it.
     extras_require={"lightning": ["lightning>=2.0"], "test": ["pytest", "playwright", "lightning>=2.0", "ruff"]},
     entry_points={

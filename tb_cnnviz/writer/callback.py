@@ -12,13 +12,13 @@ from tb_cnnviz import contract
 from tb_cnnviz.methods.indices import checked_indices
 from tb_cnnviz.methods.layers import LayerSpec, resolve_layers
 from tb_cnnviz.methods.model_state import model_device
+from tb_cnnviz.writer.background import BackgroundWriter
 from tb_cnnviz.writer.context import LayerContext, StepContext
 from tb_cnnviz.writer.kinds import Kind, resolve_kinds
 from tb_cnnviz.writer.kinds.base import LAYER_SCOPE
 from tb_cnnviz.writer.legacy import with_deprecated_arguments
 from tb_cnnviz.writer.probes import Probes
 from tb_cnnviz.writer.reporting import AlreadyReported, CNNVizWarning, guarded, warn
-from tb_cnnviz.writer.summary import write_record
 
 __all__ = ["CNNVizCallback", "CNNVizWarning"]
 
@@ -34,7 +34,8 @@ class CNNVizCallback:
     outputs in the tab. Layers, probes, channels, classes, targets and seeds are fixed at the first log
     and reused at every step, so steps compare. Logging never changes training: the model runs in eval
     mode, modes, gradients, requires_grad and the RNG state come back as found, and problems become
-    CNNVizWarning. The arguments after class_names are release 1's kind options, deprecated (legacy.py).
+    CNNVizWarning. log() runs the model; a background thread encodes and writes (close() waits for it),
+    unless blocking=True. The arguments after class_names are release 1's kind options, deprecated (legacy.py).
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class CNNVizCallback:
         input_std: Sequence[float] | None = None,
         kinds: Sequence[str | Kind] = ("feature_maps",),
         seed: int = 0,
+        blocking: bool = False,
         class_names: Sequence[str] | None = None,
         filter_options: dict | None = None,
         class_options: dict | None = None,
@@ -89,9 +91,10 @@ class CNNVizCallback:
         self._owns_writer = writer is None
         # Under torch.distributed only rank 0 logs: other ranks open no file and run no forward
         # (create the callback after init_process_group, or every rank opens an event file).
-        self.writer = None
+        self.writer, self._sink = None, None
         if _is_rank_zero():
-            self.writer = writer if writer is not None else SummaryWriter(log_dir=log_dir)
+            self._sink = BackgroundWriter.open(writer, log_dir, blocking=blocking)
+            self.writer = self._sink.writer
         self._probes_logged = False
 
     def on_epoch_end(self, epoch: int, step: int | None = None) -> None:
@@ -103,6 +106,7 @@ class CNNVizCallback:
         """Log every due kind now, as `step` (on rank 0 only under torch.distributed)."""
         if self.writer is None or not _is_rank_zero():
             return
+        self._sink.report()
         if not self._probes_logged:
             guarded("probe images", self._log_probes, step)
             self._probes_logged = True
@@ -118,16 +122,12 @@ class CNNVizCallback:
             for kind in due:
                 if kind.scope == contract.MODEL_SCOPE:
                     guarded(kind.title, self._log_kind, kind, context)
-        self.writer.flush()
+        self._sink.end_step()
 
     def close(self) -> None:
-        """Flush the event file; close the writer if this callback created it."""
-        if self.writer is None:
-            return
-        if self._owns_writer:
-            self.writer.close()
-        else:
-            self.writer.flush()
+        """Write what is queued and flush the event file; close the writer if this callback created it."""
+        if self._sink is not None:
+            self._sink.close(close_writer=self._owns_writer)
 
     def __enter__(self) -> CNNVizCallback:
         return self
@@ -136,7 +136,7 @@ class CNNVizCallback:
         self.close()
 
     def _log_probes(self, step: int) -> None:
-        write_record(self.writer, contract.PROBES_TAG, self.probes.record(), step, **self.probes.content)
+        self._sink.write(contract.PROBES_TAG, self.probes.record(), step, self.probes.content)
 
     def _layer_contexts(self, context: StepContext) -> Iterator[LayerContext]:
         """Each chosen layer with its output and fixed channels; a layer that cannot be shown is dropped once."""
@@ -169,7 +169,7 @@ class CNNVizCallback:
             kind.fix(context)
             self._fixed.add(kind.name)
         for record in kind.records(context):
-            write_record(self.writer, context.tag(record.kind), record, context.step, **context.content)
+            self._sink.write(context.tag(record.kind), record, context.step, context.content)
 
 
 def _is_rank_zero() -> bool:
