@@ -192,7 +192,7 @@ def main() -> None:
             break
 
     print()
-    print(f"vgg11(weights=None) {LAYER}, {SIZE} px, {info['cpu']}, {info['cores']} cores, "
+    print(f"vgg11(weights=None) {LAYER}, {SIZE} px, {info['cpu']}, {info['usable_cores']} cores, "
           f"{info['torch_threads']} torch threads, load average at start {info['load_average']}")  # fmt: skip
     header = f"{'method':<40}{'s/channel':>10}{'mean act.':>11}{'reached':>9}{'min ratio':>10}{'speedup':>9}"
     print(header)

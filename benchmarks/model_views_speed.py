@@ -105,7 +105,7 @@ def main() -> None:
         else:
             cost = f"{row['ms_per_image']:.2f} ms (batch {row['batch']})"
         print(f"| {row['model']} | {row['view']} | {cost} |")
-    print(f"\n{info['cpu']}, {info['cores']} cores, torch {info['torch']}, {info['torch_threads']} threads, "
+    print(f"\n{info['cpu']}, {info['usable_cores']} cores, torch {info['torch']}, {info['torch_threads']} threads, "
           f"load average {info['load_average']}")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "quick": args.quick, "rows": rows}, indent=2))
