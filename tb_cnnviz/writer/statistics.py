@@ -36,9 +36,11 @@ def rounded(values: np.ndarray | torch.Tensor) -> list | float | None:
     """Nested lists of floats with 5 significant digits; non-finite values become None (valid JSON)."""
     if isinstance(values, torch.Tensor):
         values = values.detach().float().cpu().numpy()
-    if values.ndim == 0:
-        return round_number(float(values))
-    return [rounded(item) for item in values]
+    return _rounded_items(np.asarray(values).tolist())  # one conversion: per-item numpy scalars are slow
+
+
+def _rounded_items(item: list | float) -> list | float | None:
+    return [_rounded_items(inner) for inner in item] if isinstance(item, list) else round_number(float(item))
 
 
 def round_number(value: float) -> float | None:
