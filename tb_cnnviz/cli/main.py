@@ -148,7 +148,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_probe_arguments(checkpoints)
     checkpoints.add_argument("--logdir", required=True, help="the run directory to write, e.g. runs/checkpoints")
-    checkpoints.add_argument("--layers", nargs="+", help="layer names or glob patterns (default: every Conv2d)")
+    checkpoints.add_argument(
+        "--layers",
+        nargs="+",
+        help="layer names or glob patterns, or 'all' for every Conv2d (default: every Conv2d of a model with "
+        "at most 6, else the first and the last at each spatial resolution, as the layers command marks them)",
+    )
     checkpoints.add_argument(
         "--kinds",
         nargs="+",

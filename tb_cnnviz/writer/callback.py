@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 
 import torch
@@ -9,18 +10,19 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
 from tb_cnnviz import contract
+from tb_cnnviz.methods.default_layers import MAX_ALL_CONVS, representative_convs
 from tb_cnnviz.methods.indices import checked_indices
-from tb_cnnviz.methods.layers import LayerSpec, resolve_layers
+from tb_cnnviz.methods.layers import ALL, LayerSpec, resolve_layers
 from tb_cnnviz.methods.model_state import model_device
 from tb_cnnviz.writer.context import LayerContext, StepContext
 from tb_cnnviz.writer.kinds import Kind, resolve_kinds
 from tb_cnnviz.writer.kinds.base import LAYER_SCOPE
 from tb_cnnviz.writer.legacy import with_deprecated_arguments
 from tb_cnnviz.writer.probes import Probes
-from tb_cnnviz.writer.reporting import AlreadyReported, CNNVizWarning, guarded, warn
+from tb_cnnviz.writer.reporting import AlreadyReported, CNNVizWarning, DefaultLayersWarning, guarded, warn
 from tb_cnnviz.writer.summary import write_record
 
-__all__ = ["CNNVizCallback", "CNNVizWarning"]
+__all__ = ["CNNVizCallback", "CNNVizWarning", "DefaultLayersWarning"]
 
 ChannelSpec = Sequence[int] | dict[str, Sequence[int]] | None
 
@@ -34,7 +36,10 @@ class CNNVizCallback:
     outputs in the tab. Layers, probes, channels, classes, targets and seeds are fixed at the first log
     and reused at every step, so steps compare. Logging never changes training: the model runs in eval
     mode, modes, gradients, requires_grad and the RNG state come back as found, and problems become
-    CNNVizWarning. The arguments after class_names are release 1's kind options, deprecated (legacy.py).
+    CNNVizWarning. `layers=None` logs every Conv2d of a model with at most 6 of them, and a representative
+    few of a bigger one (the first conv and the last before each change of spatial resolution, see
+    methods/default_layers.py), named once in a DefaultLayersWarning; `layers="all"` logs every Conv2d.
+    The arguments after class_names are release 1's kind options, deprecated (legacy.py).
     """
 
     def __init__(
@@ -77,7 +82,7 @@ class CNNVizCallback:
         self.kinds = resolve_kinds(with_deprecated_arguments(kinds, locals()))
         for kind in self.kinds:
             kind.attach(model, self.probes)
-        self.layers = resolve_layers(model, layers)
+        self.layers = _chosen_layers(model, layers, self.probes.images)
         self.every_n_epochs = every_n_epochs
         self.max_channels = max_channels
         self.max_tile_size = max_tile_size
@@ -170,6 +175,23 @@ class CNNVizCallback:
             self._fixed.add(kind.name)
         for record in kind.records(context):
             write_record(self.writer, context.tag(record.kind), record, context.step, **context.content)
+
+
+def _chosen_layers(model: nn.Module, layers: LayerSpec, images: torch.Tensor) -> dict[str, nn.Module]:
+    """resolve_layers(model, layers), except that None picks a big model's representative convs, said once."""
+    every = resolve_layers(model, ALL if layers is None else layers)
+    if layers is not None or len(every) <= MAX_ALL_CONVS:
+        return every
+    with torch.random.fork_rng(devices=[]):
+        chosen = representative_convs(model, images)
+    warnings.warn(
+        f"tb_cnnviz: {type(model).__name__} has {len(every)} Conv2d layers; logging {len(chosen)} of them, the "
+        f'first and the last at each spatial resolution: {", ".join(chosen)}. Pass layers="all" to log every '
+        "Conv2d, or name the layers you want (layers=[...], globs allowed)",
+        DefaultLayersWarning,
+        stacklevel=3,
+    )
+    return chosen
 
 
 def _is_rank_zero() -> bool:
