@@ -28,7 +28,7 @@ from demo_training.data import (
     shuffled_batches,
 )
 from demo_training.model import FashionCNN
-from tb_cnnviz import CNNVizCallback, Deconv
+from tb_cnnviz import CNNVizCallback, Deconv, Filters
 
 DEFAULT_EPOCHS = 5
 DEFAULT_BATCH_SIZE = 128
@@ -49,6 +49,12 @@ def make_model(seed: int) -> FashionCNN:
     return FashionCNN().to(memory_format=torch.channels_last)
 
 
+DEMO_KINDS = {
+    "filters": lambda test: Filters(every=1),
+    "deconv": lambda test: Deconv(dataset=test.images[-DECONV_DATASET_SIZE:], dataset_every=2, every=1),
+}
+
+
 def demo_callback(model: nn.Module, test: Split, kinds: Sequence[str], **destination) -> CNNVizCallback:
     """The demo's CNN Viz: class-ordered probes, class names, and `destination` (writer= or log_dir=)."""
     return CNNVizCallback(
@@ -59,10 +65,9 @@ def demo_callback(model: nn.Module, test: Split, kinds: Sequence[str], **destina
         input_mean=[PIXEL_MEAN],
         input_std=[PIXEL_STD],
         # Deconv also shows Zeiler & Fergus's top-9 patches per channel, from test images that are not probes.
-        kinds=[
-            Deconv(dataset=test.images[-DECONV_DATASET_SIZE:], dataset_every=2) if kind == "deconv" else kind
-            for kind in kinds
-        ],
+        # A small model (3 convs at 28 px) affords filter images and deconvnet at every epoch (their defaults
+        # log them at every 10th / 2nd log, sized for models like resnet18).
+        kinds=[DEMO_KINDS[kind](test) if kind in DEMO_KINDS else kind for kind in kinds],
         **destination,
     )
 

@@ -15,6 +15,7 @@ _PUBLIC = {
     "ClassImages": "tb_cnnviz.methods.class_visualization",
     "ClassVisualization": "tb_cnnviz.writer.kinds.class_visualization",
     "Deconv": "tb_cnnviz.writer.kinds.deconv",
+    "DefaultLayersWarning": "tb_cnnviz.writer.callback",
     "FeatureMaps": "tb_cnnviz.writer.kinds.feature_maps",
     "FilterImages": "tb_cnnviz.methods.maximize",
     "Filters": "tb_cnnviz.writer.kinds.filters",

@@ -51,6 +51,7 @@ def write_training_logdir(
 
     Filter images, when among `kinds`, take 8 optimization steps: enough to differ between steps, cheap.
     Deconv, when among `kinds`, also logs the top 9 of 64 random images every 2 steps ("deconv_top").
+    Every kind logs at every step (filter images and deconvnet default to every 10th / 2nd log).
     Model-level kinds run cheaply too: class images take 8 steps, fooling at most 20.
     `model` (default small_cnn()) takes 1-channel 28x28 images; `labels` name the probes, `class_names`
     the model's outputs.
@@ -66,12 +67,12 @@ def write_training_logdir(
     images = torch.rand(probes, 1, 28, 28, generator=generator)
     labels = [f"probe {index}" for index in range(probes)] if labels is None else labels
     cheap = {
-        "filters": Filters(steps=8),
+        "filters": Filters(steps=8, every=1),
         "class_visualization": ClassVisualization(steps=8),
         "fooling": Fooling(max_steps=20),
     }
     if "deconv" in kinds:
-        cheap["deconv"] = Deconv(dataset=torch.rand(64, 1, 28, 28, generator=generator), dataset_every=2)
+        cheap["deconv"] = Deconv(dataset=torch.rand(64, 1, 28, 28, generator=generator), dataset_every=2, every=1)
     with CNNVizCallback(
         model,
         images,

@@ -52,7 +52,8 @@ def test_training_with_the_callback_ends_with_identical_weights(tmp_path):
         model = FashionCNN(widths=(8, 16, 16))
         if with_callback:
             every_kind = [
-                "feature_maps", Filters(steps=8), Deconv(dataset=data.images[:64], dataset_every=2), "saliency",
+                "feature_maps", Filters(steps=8, every=1), Deconv(dataset=data.images[:64], dataset_every=2, every=1),
+                "saliency",
                 "grad_cam", ClassVisualization(steps=8), Fooling(max_steps=20),
             ]  # fmt: skip
             assert {getattr(kind, "name", kind) for kind in every_kind} == set(KINDS), "every kind is on"
@@ -194,9 +195,9 @@ def test_a_failing_forward_warns_instead_of_crashing_training(tmp_path):
 
 def test_filter_images_use_the_same_channels_and_seed_at_every_step(tmp_path):
     model = small_cnn()
-    options = {"steps": 6, "size": 20}
+    options = {"steps": 6, "size": 20, "lr": 0.5}
     with CNNVizCallback(model, torch.rand(2, 1, 28, 28), log_dir=str(tmp_path), layers="4",
-                        kinds=[Filters(**options)], max_channels=6, seed=3) as viz:  # fmt: skip
+                        kinds=[Filters(**options, every=1)], max_channels=6, seed=3) as viz:  # fmt: skip
         viz.log(0)
         viz.log(1)  # same weights: a reproducible method gives the same images
     events = read_cnnviz_events(tmp_path)

@@ -59,3 +59,27 @@ def test_pattern_matching_nothing_and_foreign_module_are_errors(resnet):
         resolve_layers(resnet, nn.Conv2d(3, 3, 1))
     with pytest.raises(ValueError, match=r"no nn\.Conv2d"):
         resolve_layers(nn.Sequential(nn.Linear(2, 2)))
+
+
+def test_big_models_default_to_the_first_conv_and_the_last_at_each_resolution():
+    from tb_cnnviz.methods.default_layers import representative_convs
+
+    expected = {
+        "resnet18": ["conv1", "layer1.1.conv2", "layer2.1.conv2", "layer3.1.conv2", "layer4.1.conv2"],
+        # A bottleneck's 1x1 reduction before its strided conv (layer2.0.conv1) does not stand for its stretch.
+        "resnet50": ["conv1", "layer1.2.conv3", "layer2.3.conv3", "layer3.5.conv3", "layer4.2.conv3"],
+        "vgg11": ["features.0", "features.3", "features.8", "features.13", "features.18"],
+    }
+    for name, layers in expected.items():
+        model = getattr(torchvision.models, name)(weights=None, num_classes=10)
+        assert list(representative_convs(model, torch.rand(1, 3, 32, 32))) == layers, name
+        assert len(resolve_layers(model, "all")) == len(resolve_layers(model)) > 6
+
+
+def test_small_models_keep_every_conv_and_all_may_sit_among_names():
+    from tb_cnnviz.methods.default_layers import representative_convs
+    from tests.conftest import small_cnn
+
+    model = small_cnn()
+    assert list(representative_convs(model, torch.rand(1, 1, 28, 28))) == list(resolve_layers(model))
+    assert list(resolve_layers(model, ["all", "5"])) == ["0", "4", "5"]

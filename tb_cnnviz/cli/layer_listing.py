@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from tb_cnnviz.methods.default_layers import representative_convs
 from tb_cnnviz.methods.hooks import forward_hooks
 from tb_cnnviz.methods.layers import unwrap_model
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
@@ -17,7 +18,7 @@ class LayerRow:
     name: str
     type_name: str
     output: str  # "C x H x W" per image, another output's type, or "not called"
-    logged_by_default: bool  # a Conv2d: what the callback logs when no layers are given
+    logged_by_default: bool  # what the callback logs when no layers are given (methods/default_layers.py)
 
 
 def list_layers(model: nn.Module, input_size: tuple[int, ...]) -> list[LayerRow]:
@@ -46,8 +47,9 @@ def list_layers(model: nn.Module, input_size: tuple[int, ...]) -> list[LayerRow]
     except Exception as error:
         size = " x ".join(map(str, input_size))
         raise ValueError(f"{type(network).__name__} cannot take an input of size {size}: {error}") from error
+    default = representative_convs(network, inputs)
     return [
-        LayerRow(name, type(module).__name__, outputs.get(name, "not called"), isinstance(module, nn.Conv2d))
+        LayerRow(name, type(module).__name__, outputs.get(name, "not called"), name in default)
         for name, module in named
     ]
 
@@ -61,4 +63,7 @@ def format_layer_table(rows: list[LayerRow]) -> str:
         "  ".join([*(cell.ljust(width) for cell, width in zip(cells[:3], widths, strict=True)), cells[3]])
         for cells in table
     ]
-    return "\n".join(line.rstrip() for line in lines) + "\n* logged when no --layers are given (every Conv2d)"
+    return "\n".join(line.rstrip() for line in lines) + (
+        "\n* logged when no --layers are given (every Conv2d of a model with at most 6, else the first and the last"
+        " at each spatial resolution; --layers all logs every Conv2d)"
+    )

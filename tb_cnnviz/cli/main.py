@@ -33,7 +33,7 @@ from tb_cnnviz.cli.probe_images import ProbeImageError, load_probe_images
 from tb_cnnviz.methods.layers import first_conv
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device
 from tb_cnnviz.writer.callback import CNNVizCallback, CNNVizWarning
-from tb_cnnviz.writer.kinds import kind_names
+from tb_cnnviz.writer.kinds import KINDS, kind_names
 from tb_cnnviz.writer.kinds.feature_maps import FeatureMaps
 
 
@@ -83,7 +83,8 @@ def log_checkpoints_command(arguments: argparse.Namespace) -> None:
             probes.images,
             log_dir=arguments.logdir,
             layers=arguments.layers,
-            kinds=arguments.kinds,
+            # Every kind at every checkpoint: the checkpoints already are the sampling the user chose.
+            kinds=[KINDS[name](every=1) for name in arguments.kinds],
             max_channels=arguments.max_channels,
             probe_labels=probes.labels,
             # Fashion-MNIST's probes are one image per class, in class order: their labels are the class names.
@@ -148,7 +149,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_probe_arguments(checkpoints)
     checkpoints.add_argument("--logdir", required=True, help="the run directory to write, e.g. runs/checkpoints")
-    checkpoints.add_argument("--layers", nargs="+", help="layer names or glob patterns (default: every Conv2d)")
+    checkpoints.add_argument(
+        "--layers",
+        nargs="+",
+        help="layer names or glob patterns, or 'all' for every Conv2d (default: every Conv2d of a model with "
+        "at most 6, else the first and the last at each spatial resolution, as the layers command marks them)",
+    )
     checkpoints.add_argument(
         "--kinds",
         nargs="+",

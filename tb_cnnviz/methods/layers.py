@@ -12,6 +12,7 @@ from torch import nn
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
 LayerSpec = str | nn.Module | Iterable[str | nn.Module] | None
+ALL = "all"  # every Conv2d, as a name: what the callback's layers="all" asks for past its default choice
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -38,13 +39,15 @@ def _strip_wrapper_prefixes(name: str) -> str:
 def resolve_layers(model: nn.Module, layers: LayerSpec = None) -> dict[str, nn.Module]:
     """Named modules of `model` selected by `layers`, in model order.
 
-    `layers` is None (every Conv2d), or one or more exact names, glob patterns or modules.
+    `layers` is None or "all" (every Conv2d), or one or more exact names, glob patterns or modules
+    ("all" among them adds every Conv2d, unless the model has a module named "all").
     Names are those of the unwrapped model; the `module.` / `_orig_mod.` prefixes of wrappers
     are accepted and dropped. Raises ValueError naming the closest valid layers.
     """
     named = {name: module for name, module in unwrap_model(model).named_modules() if name}
-    if layers is None:
-        selected = {name for name, module in named.items() if isinstance(module, nn.Conv2d)}
+    convs = {name for name, module in named.items() if isinstance(module, nn.Conv2d)}
+    if layers is None or (layers == ALL and ALL not in named):
+        selected = convs
         if not selected:
             raise ValueError(
                 f"{type(model).__name__} has no nn.Conv2d layer; pass layers=[...] with names from "
@@ -56,7 +59,7 @@ def resolve_layers(model: nn.Module, layers: LayerSpec = None) -> dict[str, nn.M
             raise ValueError("layers is empty; pass None for every Conv2d, or names or modules")
         selected = set()
         for spec in specs:
-            selected |= _match(named, spec)
+            selected |= convs if spec == ALL and ALL not in named else _match(named, spec)
     return {name: module for name, module in named.items() if name in selected}
 
 

@@ -10,17 +10,18 @@ from torch.utils.tensorboard import SummaryWriter
 
 from tb_cnnviz import contract
 from tb_cnnviz.methods.indices import checked_indices
-from tb_cnnviz.methods.layers import LayerSpec, resolve_layers
+from tb_cnnviz.methods.layers import LayerSpec
 from tb_cnnviz.methods.model_state import model_device
 from tb_cnnviz.writer.background import BackgroundWriter
 from tb_cnnviz.writer.context import LayerContext, StepContext
 from tb_cnnviz.writer.kinds import Kind, resolve_kinds
 from tb_cnnviz.writer.kinds.base import LAYER_SCOPE
+from tb_cnnviz.writer.layer_choice import chosen_layers
 from tb_cnnviz.writer.legacy import with_deprecated_arguments
 from tb_cnnviz.writer.probes import Probes
-from tb_cnnviz.writer.reporting import AlreadyReported, CNNVizWarning, guarded, warn
+from tb_cnnviz.writer.reporting import AlreadyReported, CNNVizWarning, DefaultLayersWarning, guarded, warn
 
-__all__ = ["CNNVizCallback", "CNNVizWarning"]
+__all__ = ["CNNVizCallback", "CNNVizWarning", "DefaultLayersWarning"]
 
 ChannelSpec = Sequence[int] | dict[str, Sequence[int]] | None
 
@@ -34,8 +35,11 @@ class CNNVizCallback:
     outputs in the tab. Layers, probes, channels, classes, targets and seeds are fixed at the first log
     and reused at every step, so steps compare. Logging never changes training: the model runs in eval
     mode, modes, gradients, requires_grad and the RNG state come back as found, and problems become
-    CNNVizWarning. log() runs the model; a background thread encodes and writes (close() waits for it),
-    unless blocking=True. The arguments after class_names are release 1's kind options, deprecated (legacy.py).
+    CNNVizWarning. `layers=None` logs every Conv2d of a model with at most 6 of them, and a representative
+    few of a bigger one (the first conv and the last before each change of spatial resolution, see
+    methods/default_layers.py), named once in a DefaultLayersWarning; `layers="all"` logs every Conv2d.
+    log() runs the model; a background thread encodes and writes (close() waits for it), unless
+    blocking=True. The arguments after class_names are release 1's kind options, deprecated (legacy.py).
     """
 
     def __init__(
@@ -79,7 +83,7 @@ class CNNVizCallback:
         self.kinds = resolve_kinds(with_deprecated_arguments(kinds, locals()))
         for kind in self.kinds:
             kind.attach(model, self.probes)
-        self.layers = resolve_layers(model, layers)
+        self.layers = chosen_layers(model, layers, self.probes.images)
         self.every_n_epochs = every_n_epochs
         self.max_channels = max_channels
         self.max_tile_size = max_tile_size

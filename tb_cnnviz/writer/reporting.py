@@ -13,6 +13,11 @@ class CNNVizWarning(UserWarning):
     """A visualization problem reported instead of crashing the training run."""
 
 
+class DefaultLayersWarning(UserWarning):
+    """Which layers the callback chose when none were named (a big model's representative few); not a problem,
+    so not a CNNVizWarning: name `layers` (or layers="all") to choose, or filter this category to silence it."""
+
+
 class AlreadyReported(Exception):
     """A shared input (feature maps, class predictions) failed and was warned about once this step;
     the kinds that need it log nothing, without a warning each."""

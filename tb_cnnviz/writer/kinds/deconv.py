@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 NAME = "deconv"
 TOP = "deconv_top"  # the dataset's top patches: a second record kind of this module, its own tag
 TOP_K = 9  # patches per channel, as in the paper's figure 2
+# Projections cost ~1 training step of batch 128 per layer per log on resnet18 at 32 px and ~0.9 MB per
+# step for 5 layers: every other log keeps them well under 2% of an epoch and halves the bytes they add.
+EVERY = 2
 
 
 class DeconvInfo(TypedDict, total=False):
@@ -55,10 +58,12 @@ class Deconv(LayerKind):
 
     With a `dataset` (a tensor (N, C, H, W) or an iterable of batches) also the top 9 patches per shown
     channel, at steps that are multiples of `dataset_every` (streaming a dataset costs far more).
+    Logged at every other log by default (`every=`; see EVERY).
     """
 
     name: ClassVar[str] = NAME
     title: ClassVar[str] = "deconvnet"
+    every: int = field(default=EVERY, kw_only=True)
     rule: str = "deconvnet"
     top_channels: int = 8
     channels: Sequence[int] = ()

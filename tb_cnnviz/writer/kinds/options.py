@@ -31,7 +31,7 @@ def check_size(owner: str, value) -> None:
     """None (the probes' size), a side length, or (height, width), all positive ints."""
     sides = (value,) if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else None
     if value is not None and (not sides or len(sides) > 2 or any(not isinstance(s, int) or s < 1 for s in sides)):
-        raise ValueError(f"{owner} size must be None (the probes' size), an int or (height, width), got {value!r}")
+        raise ValueError(f"{owner} size must be None (its default), an int or (height, width), got {value!r}")
 
 
 def check_image_optimization(owner: str, options) -> None:
