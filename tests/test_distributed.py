@@ -19,7 +19,7 @@ from conftest import read_cnnviz_events, small_cnn
 from torch.nn.parallel import DistributedDataParallel
 
 from tb_cnnviz import CNNVizCallback, contract
-from tb_cnnviz.writer.kinds import kind_names
+from tb_cnnviz.writer.kinds import KINDS, kind_names
 
 WORLD_SIZE = 2
 EPOCHS = 2
@@ -64,7 +64,8 @@ def train(rank: int, log_dir: Path | None) -> tuple[dict[str, torch.Tensor], lis
         (torch.randn(8, 1, 28, 28, generator=data), torch.randint(0, 10, (8,), generator=data)) for _ in range(3)
     ]
     probes = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(7))
-    viz = CNNVizCallback(model, probes, log_dir=str(log_dir), kinds=kind_names("layer")) if log_dir else None
+    every_layer_kind_every_log = [KINDS[name](every=1) for name in kind_names("layer")]
+    viz = CNNVizCallback(model, probes, log_dir=str(log_dir), kinds=every_layer_kind_every_log) if log_dir else None
     torch.manual_seed(1 + rank)  # dropout masks: the same in both runs of a rank, different across ranks
     calls: list[str] = []
     for epoch in range(EPOCHS):
