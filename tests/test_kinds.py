@@ -184,3 +184,10 @@ def test_release_1_option_dicts_keep_their_errors_and_do_not_mix_with_a_configur
         make(kinds=["fooling"], fooling_options={"budget": 8})
     with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match=r"holds a Filters and filter_options"):
         make(kinds=[Filters()], filter_options={"steps": 2})
+
+
+def test_an_unknown_option_names_the_options_the_kind_takes():
+    with pytest.raises(TypeError, match=r"Filters takes no option \['stepz'\]; its options are \['every', 'steps'"):
+        Filters(stepz=8)
+    with pytest.raises(TypeError, match=r"GradCam takes no option \['layers'\]; its options are \['every', 'layer'\]"):
+        GradCam(layers="features.8")

@@ -7,7 +7,7 @@ A kind's module subclasses LayerKind (logged for every chosen layer, tag "<layer
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, ClassVar
 
 from tb_cnnviz import contract
@@ -20,8 +20,19 @@ if TYPE_CHECKING:
 LAYER_SCOPE = "layer"
 
 
+class _OptionsChecked(type):
+    """Makes `Filters(stepz=8)` say which options exist, not only that one does not."""
+
+    def __call__(cls, *args, **options):
+        known = [option.name for option in fields(cls) if option.init]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise TypeError(f"{cls.__name__} takes no option {unknown}; its options are {known}")
+        return super().__call__(*args, **options)
+
+
 @dataclass
-class Kind:
+class Kind(metaclass=_OptionsChecked):
     """Options of one kind; `every`: log at every n-th log of the callback (the first log always logs)."""
 
     name: ClassVar[str]
