@@ -16,7 +16,7 @@ import torch
 from conftest import read_cnnviz_events, small_cnn
 
 import tb_cnnviz
-from tb_cnnviz import ClassVisualization, CNNVizCallback, Deconv, Filters, Fooling, GradCam, contract
+from tb_cnnviz import ClassVisualization, CNNVizCallback, CNNVizWarning, Deconv, Filters, Fooling, GradCam, contract
 from tb_cnnviz.writer.kinds import KINDS, kind_names
 from tb_cnnviz.writer.kinds.base import LayerKind
 from tb_cnnviz.writer.record import Record, new_info
@@ -191,3 +191,13 @@ def test_an_unknown_option_names_the_options_the_kind_takes():
         Filters(stepz=8)
     with pytest.raises(TypeError, match=r"GradCam takes no option \['layers'\]; its options are \['every', 'layer'\]"):
         GradCam(layers="features.8")
+
+
+def test_classes_a_user_names_are_checked_against_the_models_outputs_at_the_first_log(tmp_path):
+    kinds = [Fooling(targets=[99, 0], max_steps=2), ClassVisualization(classes=[3, -1], steps=2)]
+    with pytest.warns(CNNVizWarning) as caught:
+        events = logged(tmp_path, kinds)
+    messages = [str(warning.message) for warning in caught]
+    assert any("Fooling targets [99] are out of range: the model's 10 outputs has 10" in text for text in messages)
+    assert any("ClassVisualization classes [-1] are out of range" in text for text in messages)
+    assert "model/fooling" not in events and "model/class_visualization" not in events

@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, ClassVar, TypedDict
 import torch
 
 from tb_cnnviz.methods.class_visualization import class_visualization
-from tb_cnnviz.methods.indices import checked_indices
 from tb_cnnviz.methods.maximize import DEFAULT_MEMORY_BUDGET
 from tb_cnnviz.methods.transforms import RobustnessTransforms
 from tb_cnnviz.writer.atlas import single_atlas
 from tb_cnnviz.writer.kinds.base import ModelKind
-from tb_cnnviz.writer.kinds.options import check_image_optimization, optimization_settings
+from tb_cnnviz.writer.kinds.options import check_image_optimization, model_classes, optimization_settings
 from tb_cnnviz.writer.pictures import unit_range_pictures
 from tb_cnnviz.writer.record import Record, new_info
 from tb_cnnviz.writer.statistics import rounded
@@ -68,11 +67,8 @@ class ClassVisualization(ModelKind):
 
     def fix(self, context: StepContext) -> None:
         probabilities = context.probabilities
-        if self.classes is not None:
-            owner = f"the model's {probabilities.shape[1]} outputs"
-            self._classes = checked_indices(self.classes, probabilities.shape[1], "ClassVisualization classes", owner)
-        else:
-            self._classes = default_classes(probabilities)
+        default = default_classes(probabilities)
+        self._classes = model_classes(self.classes, probabilities.shape[1], "ClassVisualization classes", default)
 
     def records(self, context: StepContext) -> Iterator[Record]:
         probes = context.probes

@@ -11,10 +11,9 @@ import torch
 from torch import nn
 
 from tb_cnnviz.methods.fooling import fooling_images
-from tb_cnnviz.methods.indices import checked_indices
 from tb_cnnviz.writer.atlas import single_atlas
 from tb_cnnviz.writer.kinds.base import ModelKind
-from tb_cnnviz.writer.kinds.options import check_count, check_positive
+from tb_cnnviz.writer.kinds.options import check_count, check_positive, model_classes
 from tb_cnnviz.writer.pictures import display_scale, rgb_pixels, upscaled
 from tb_cnnviz.writer.record import Record, new_info
 from tb_cnnviz.writer.statistics import plain, rounded
@@ -74,11 +73,8 @@ class Fooling(ModelKind):
 
     def fix(self, context: StepContext) -> None:
         probabilities = context.probabilities
-        if self.targets is not None:
-            owner = f"the model's {probabilities.shape[1]} outputs"
-            self._targets = checked_indices(self.targets, probabilities.shape[1], "Fooling targets", owner)
-        else:
-            self._targets = probabilities.topk(2, dim=1).indices[:, 1].tolist()
+        second_likeliest = probabilities.topk(2, dim=1).indices[:, 1].tolist()
+        self._targets = model_classes(self.targets, probabilities.shape[1], "Fooling targets", second_likeliest)
 
     def records(self, context: StepContext) -> Iterator[Record]:
         probes = context.probes

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tb_cnnviz.methods.image_param import PARAMETERIZATIONS
+from tb_cnnviz.methods.indices import checked_indices
 
 OPTIMIZERS = ("adam", "normalized")
 
@@ -48,3 +49,10 @@ def optimization_settings(options) -> dict:
     """The keyword arguments of maximize_filters / class_visualization that `options` carries."""
     names = ("steps", "param", "decorrelate", "transforms", "optimizer", "lr", "lr_decay", "memory_budget")
     return {name: getattr(options, name) for name in names}
+
+
+def model_classes(given: Sequence[int] | None, class_count: int, what: str, default: list[int]) -> list[int]:
+    """The classes a user `given` for option `what`, each checked against the model's outputs; else `default`."""
+    if given is None:
+        return default
+    return checked_indices(given, class_count, what, f"the model's {class_count} outputs")
