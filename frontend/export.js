@@ -10,7 +10,7 @@ const MARGIN = 16;
 const EXPORTING = "exporting"; // class on the container while it is drawn: see style.css
 // Texts worth keeping in a figure: titles, tile and frame labels, captions, statistics, notes.
 const TEXTS =
-  "h2, h3, .view-title span, .panel-title, .tile-label, .tile-caption, .tile-dead, .frame-step, .frame-caption, .frame-absent, " +
+  "h2, h3, .view-title span, .panel-title, .tile-label, .tile-caption, .tile-flag, .frame-step, .frame-caption, .frame-absent, " +
   ".channel-details, .lightbox-stats, .lightbox-absent, .health-layer span, .probe-view figcaption, .top-note, .top-block-title, .top-cell figcaption";
 
 /** Paint `container`'s visible content (minus `skip` elements) into a canvas. */

@@ -136,7 +136,7 @@ function buildTiles(tiles, { info, channels, captioned, panes }, { onOpen, showD
       const button = el("button", { type: "button", className: "tile", "data-position": position, on }, [
         el("div", { className: "tile-panes" }, pictures),
         el("span", { className: "tile-label", "aria-hidden": "true" }),
-        el("span", { className: "tile-dead", "aria-hidden": "true", text: "dead" }),
+        el("span", { className: "tile-flag", "aria-hidden": "true" }),
         captioned ? el("span", { className: "tile-caption" }) : null,
       ]);
       return el("div", { role: "listitem" }, [button]);
@@ -145,15 +145,16 @@ function buildTiles(tiles, { info, channels, captioned, panes }, { onOpen, showD
 }
 
 function paintTiles(tiles, { kind, info, atlas, probe, look, channels }, { panes, captioned, probeImage }) {
-  const dead = kind.deadPositions(info);
   tiles.querySelectorAll(".tile").forEach((tile, position) => {
     paint(tile.querySelector(".tile-picture"), kind.drawTile(atlas, info, probe, position, look));
     if (panes === 2) paint(tile.querySelector(".tile-patch"), kind.drawPatch(probeImage, info, probe, position));
     if (captioned) tile.querySelector(".tile-caption").textContent = kind.caption(info, probe, position);
-    const isDead = dead.has(position);
-    tile.classList.toggle("dead", isDead);
+    const flag = kind.flag(info, probe, position);
+    tile.classList.toggle("flagged", flag !== null);
+    tile.dataset.flag = flag?.text ?? "";
+    tile.querySelector(".tile-flag").textContent = flag?.text ?? "";
     tile.querySelector(".tile-label").textContent = kind.tileLabel(info, channels[position]);
-    tile.setAttribute("aria-label", `${itemLabel(kind, info, channels[position])}${isDead ? " (dead)" : ""}`);
+    tile.setAttribute("aria-label", `${itemLabel(kind, info, channels[position])}${flag ? ` (${flag.text})` : ""}`);
   });
 }
 
@@ -165,15 +166,24 @@ function describe({ details, scale, scaleLow, scaleHigh, probeView }, { kind, in
   probeView.setBox(position === null || !kind.box ? null : kind.box(info, probe, position));
   if (position !== null) return details.replaceChildren(...statsLine(itemLabel(kind, info, channels[position]), kind.details(info, probe, position)));
   const shown = channels.length;
-  const dead = kind.deadPositions(info).size;
   const parts = [
     shown === total ? countItems(kind, total) : `${shown} of ${countItems(kind, total)}`,
-    dead > 0 && `${dead} dead (no activation on any probe)`,
+    ...flagCounts(kind, info, probe, shown),
     kind.note,
     kind.captionLabel && `under each tile: ${kind.captionLabel}`,
     `hover a ${kind.nouns[0]} for statistics, click to enlarge`,
   ];
   details.replaceChildren(el("span", { className: "muted", text: parts.filter(Boolean).join(" · ") }));
+}
+
+/** "3 dead (no activation on any probe)": how many tiles carry each flag. */
+function flagCounts(kind, info, probe, shown) {
+  const counts = new Map(); // text -> [count, why]
+  for (let position = 0; position < shown; position++) {
+    const flag = kind.flag(info, probe, position);
+    if (flag) counts.set(flag.text, [(counts.get(flag.text)?.[0] ?? 0) + 1, flag.why]);
+  }
+  return [...counts].map(([text, [count, why]]) => `${count} ${text} (${why})`);
 }
 
 /** "Channel 5  mean 0.12  max 1.9  dead 40.1%" as labelled spans: `title`, then a kind's [[name, text]]. */

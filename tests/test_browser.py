@@ -583,7 +583,7 @@ def test_layer_health_charts_mean_activation_and_dead_channels_and_the_grid_flag
     frame = tab.open(f"{server}/#cnnviz&p.cnnviz.layer={LAYER}&p.cnnviz.step={step}")
     tab.wait_for_grid(step=step)
     flagged = frame.eval_on_selector_all(
-        ".grid[data-panel=shown] .tile.dead", "tiles => tiles.map(t => Number(t.dataset.position))"
+        ".grid[data-panel=shown] .tile.flagged[data-flag=dead]", "tiles => tiles.map(t => Number(t.dataset.position))"
     )
     assert flagged == dead_positions(infos[step])
     tab.page.mouse.move(0, 0)  # no tile hovered: the info bar sums up the layer

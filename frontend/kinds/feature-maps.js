@@ -3,14 +3,12 @@ import { colourGreyTile, displayRange, normalizationTable } from "../atlas.js";
 import { formatNumber, formatPercent } from "../format.js";
 import { defineKind } from "./kind.js";
 
+const DEAD = Object.freeze({ text: "dead", why: "no activation on any probe" });
+
 /** A channel is dead at a step when its maximum over all probes is <= 0 (never active). */
-export function deadPositions(info) {
-  const dead = new Set();
-  info.channels.forEach((_, position) => {
-    const peaks = info.stats.max.map((row) => row[position]).filter((value) => value !== null);
-    if (peaks.length && Math.max(...peaks) <= 0) dead.add(position);
-  });
-  return dead;
+export function deadFlag(info, probe, position) {
+  const peaks = info.stats.max.map((row) => row[position]).filter((value) => value !== null);
+  return peaks.length && Math.max(...peaks) <= 0 ? DEAD : null;
 }
 
 export default defineKind("feature_maps", {
@@ -40,6 +38,6 @@ export default defineKind("feature_maps", {
   stripInfo: (look) => look.norm === "layer",
   frameTile: (image, layout, at, { info, probe, position, look }) =>
     colourGreyTile(image, layout, at, { table: normalizationTable(info, probe, position, info ? look.norm : "channel"), cmap: look.cmap }),
-  deadPositions,
+  flag: deadFlag,
   difference: true,
 });

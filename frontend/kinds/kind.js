@@ -37,7 +37,8 @@
  *                                 strip or an atlas) laid out as `layout` ({ tile, grid }) [drawTile(image, layout, probe, at, look)]
  *   frameCaption({ info, probe, position, values })   a frame's caption; `values`: { <stat>: number } of the series at
  *                                 that step [caption(info, probe, position) when the info is loaded, else null]
- *   deadPositions(info)           atlas positions flagged as dead [none]
+ *   flag(info, probe, position)   why a tile should not be read as it looks, as { text, why } (text on a badge: "dead",
+ *                                 "inactive"; why in the grid's summary: "no activation on any probe"), or null [null]
  *   difference                    whether two steps' tiles subtract meaningfully (compare view) [false]
  * Drawn by another view than the channel grid:
  *   view                          "grid" (grid.js) or "top" (top-patches.js) ["grid"]
@@ -80,7 +81,7 @@ export function withDefaults(declaration) {
       stripInfo: () => false,
       frameTile: (image, layout, at, { probe, look }) => kind.drawTile(image, layout, probe, at, look),
       frameCaption: ({ info, probe, position }) => (info ? kind.caption(info, probe, position) : null),
-      deadPositions: () => new Set(),
+      flag: () => null,
       difference: false,
       view: "grid",
       stepsOf: null,
