@@ -140,7 +140,7 @@ class CNNVizCallback:
         self.close()
 
     def _log_probes(self, step: int) -> None:
-        self._sink.write(contract.PROBES_TAG, self.probes.record(), step, self.probes.content)
+        self._sink.write(contract.PROBES_TAG, self.probes.record(), step, self.probes.content, keep=True)
 
     def _layer_contexts(self, context: StepContext) -> Iterator[LayerContext]:
         """Each chosen layer with its output and fixed channels; a layer that cannot be shown is dropped once."""
