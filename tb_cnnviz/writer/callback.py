@@ -19,7 +19,7 @@ from tb_cnnviz.writer.kinds.base import LAYER_SCOPE
 from tb_cnnviz.writer.layer_choice import chosen_layers
 from tb_cnnviz.writer.legacy import with_deprecated_arguments
 from tb_cnnviz.writer.probes import Probes
-from tb_cnnviz.writer.reporting import AlreadyReported, CNNVizWarning, DefaultLayersWarning, guarded, warn
+from tb_cnnviz.writer.reporting import AlreadyReported, CNNVizWarning, DefaultLayersWarning, guarded
 
 __all__ = ["CNNVizCallback", "CNNVizWarning", "DefaultLayersWarning"]
 
@@ -143,19 +143,12 @@ class CNNVizCallback:
         self._sink.write(contract.PROBES_TAG, self.probes.record(), step, self.probes.content, keep=True)
 
     def _layer_contexts(self, context: StepContext) -> Iterator[LayerContext]:
-        """Each chosen layer with its output and fixed channels; a layer that cannot be shown is dropped once."""
+        """Each chosen layer with its output and fixed channels (a layer without output is dropped, see context)."""
         try:
             outputs = context.feature_maps
         except AlreadyReported:
             return
         for name, maps in outputs.items():
-            if maps.dim() != 4:
-                del self.layers[name]
-                warn(
-                    f"layer {name!r} not logged: outputs shape {tuple(maps.shape)}, not (N, C, H, W); feature maps "
-                    "need a convolutional layer's output, so this layer is left out from now on"
-                )
-                continue
             channels = guarded(f"layer {name!r}", self._fixed_channels, name, maps.shape[1])
             if channels is not None:
                 yield LayerContext(context, name, maps, channels)
