@@ -173,9 +173,7 @@ class _Pipe:
                 self.changed.notify_all()
 
     def close_file(self) -> None:
-        """Close the writer (after dropping the file of an outage, reported then); a failure is reported."""
-        if self.outage is not None:
-            event_file.discard(self.writer)
+        """Close the writer; a failure is reported."""
         try:
             self.writer.close()
         except Exception as error:  # noqa: BLE001 - close() must not raise into training
@@ -259,6 +257,8 @@ class BackgroundWriter:
             self._thread = None  # anything logged after close() is written at once
         else:
             self._pipe.process(_Item())
+        if self._pipe.outage is not None:  # reported already; the writer's next use (a user's own) tries anew
+            event_file.discard(self.writer)
         if close_writer:
             self._pipe.close_file()
         self.report()
