@@ -8,6 +8,7 @@ No torch: TensorBoard imports this through the plugin on machines that never imp
 from __future__ import annotations
 
 import json
+import re
 from typing import TypedDict
 
 from tensorboard.compat.proto.summary_pb2 import DATA_CLASS_BLOB_SEQUENCE, SummaryMetadata
@@ -25,9 +26,23 @@ PROBES_TAG = "probes"  # the probe images, logged once
 PROBES_KIND = "probes"
 
 
+# What a layer name may hold that a tag may not: TensorBoard's data server (--load_fast=true) puts the tag in
+# each blob key as a JSON string it reads without unescaping, so every character JSON escapes (", \ and the
+# control characters) fails there ("failed to parse blob key: BadJson"). "%" too, so the encoding reverses.
+_NOT_IN_TAGS = re.compile(r'[%"\\\x00-\x1f]')
+
+
+def tag_name(name: str) -> str:
+    """`name` as a tag may hold it: each character of _NOT_IN_TAGS as %XX (urllib.parse.unquote reverses it).
+
+    Only tags are encoded: the metadata keeps the real name (Content "layer"), which the tab shows.
+    """
+    return _NOT_IN_TAGS.sub(lambda match: f"%{ord(match.group()):02X}", name)
+
+
 def layer_tag(layer: str, kind: str) -> str:
-    """Tag of one layer's time series of one kind, e.g. "features.0/feature_maps"."""
-    return f"{layer}/{kind}"
+    """Tag of one layer's time series of one kind, e.g. "features.0/feature_maps" (`layer` as tag_name writes it)."""
+    return f"{tag_name(layer)}/{kind}"
 
 
 def model_tag(kind: str) -> str:

@@ -188,8 +188,11 @@ def test_a_failing_forward_warns_instead_of_crashing_training(tmp_path):
     model = small_cnn()
     viz = CNNVizCallback(model, torch.rand(1, 1, 28, 28), log_dir=str(tmp_path))
     model[0] = nn.Conv2d(2, 8, 3, padding=1)  # the user changed the model after attaching
-    with pytest.warns(CNNVizWarning, match="feature maps not logged"):
+    with pytest.warns(CNNVizWarning) as caught:
         viz.log(0)
+    messages = [str(warning.message) for warning in caught]
+    assert any("layer '0' not logged: its module is no longer part of the model" in message for message in messages)
+    assert any("feature maps not logged" in message for message in messages), "the new conv takes 2 channels, not 1"
     viz.close()
 
 

@@ -73,9 +73,11 @@ class CNNVizCallback(pl.Callback):
             self.viz.on_epoch_end(trainer.current_epoch, step=step)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Flush; the logger's writer stays open for the logger, a writer of our own is closed."""
+        """Flush; the logger's writer stays open for the logger, a writer of our own is closed. A later fit()
+        builds a new plain callback (a closed one logs nothing)."""
         if stage == "fit" and self.viz is not None:
             self.viz.close()
+            self.viz = None
 
 
 def _tensorboard_writer(trainer: pl.Trainer):

@@ -12,6 +12,7 @@ from tb_cnnviz import contract
 from tb_cnnviz.methods.indices import checked_indices
 from tb_cnnviz.methods.layers import LayerSpec
 from tb_cnnviz.methods.model_state import model_device
+from tb_cnnviz.writer.arguments import check_counts
 from tb_cnnviz.writer.background import BackgroundWriter
 from tb_cnnviz.writer.context import LayerContext, StepContext
 from tb_cnnviz.writer.kinds import Kind, resolve_kinds
@@ -73,11 +74,7 @@ class CNNVizCallback:
     ) -> None:
         if log_dir is not None and writer is not None:
             raise ValueError("pass log_dir or writer, not both: the writer already has a log dir")
-        if every_n_epochs < 1 or max_channels < 1 or max_tile_size < 1:
-            raise ValueError(
-                "every_n_epochs, max_channels and max_tile_size must be >= 1, got "
-                f"{every_n_epochs}, {max_channels}, {max_tile_size}"
-            )
+        check_counts(every_n_epochs=every_n_epochs, max_channels=max_channels, max_tile_size=max_tile_size)
         self.model = model
         self.probes = Probes(model, probe_images, probe_labels, input_mean, input_std, class_names)
         self.kinds = resolve_kinds(with_deprecated_arguments(kinds, locals()))
@@ -100,6 +97,7 @@ class CNNVizCallback:
             self._sink = BackgroundWriter.open(writer, log_dir, blocking=blocking)
             self.writer = self._sink.writer
         self._probes_logged = False
+        self._closed = self._said_closed = False  # close() called / a log() after it reported (once)
 
     def on_epoch_end(self, epoch: int, step: int | None = None) -> None:
         """Log at `step` (default: `epoch`) when `epoch` is due under `every_n_epochs`."""
@@ -109,6 +107,11 @@ class CNNVizCallback:
     def log(self, step: int) -> None:
         """Log every due kind now, as `step` (on rank 0 only under torch.distributed)."""
         if self.writer is None or not _is_rank_zero():
+            return
+        if self._closed:
+            if not self._said_closed:
+                self._said_closed = True
+                warn(f"log({step}) after close() is ignored: the callback writes nothing once closed")
             return
         self._sink.report()
         if not self._probes_logged:
@@ -130,7 +133,8 @@ class CNNVizCallback:
 
     def close(self) -> None:
         """Write what is queued and flush the event file; close the writer if this callback created it."""
-        if self._sink is not None:
+        if self._sink is not None and not self._closed:
+            self._closed = True
             self._sink.close(close_writer=self._owns_writer)
 
     def __enter__(self) -> CNNVizCallback:
@@ -140,22 +144,15 @@ class CNNVizCallback:
         self.close()
 
     def _log_probes(self, step: int) -> None:
-        self._sink.write(contract.PROBES_TAG, self.probes.record(), step, self.probes.content)
+        self._sink.write(contract.PROBES_TAG, self.probes.record(), step, self.probes.content, keep=True)
 
     def _layer_contexts(self, context: StepContext) -> Iterator[LayerContext]:
-        """Each chosen layer with its output and fixed channels; a layer that cannot be shown is dropped once."""
+        """Each chosen layer with its output and fixed channels (a layer without output is dropped, see context)."""
         try:
             outputs = context.feature_maps
         except AlreadyReported:
             return
         for name, maps in outputs.items():
-            if maps.dim() != 4:
-                del self.layers[name]
-                warn(
-                    f"layer {name!r} not logged: outputs shape {tuple(maps.shape)}, not (N, C, H, W); feature maps "
-                    "need a convolutional layer's output, so this layer is left out from now on"
-                )
-                continue
             channels = guarded(f"layer {name!r}", self._fixed_channels, name, maps.shape[1])
             if channels is not None:
                 yield LayerContext(context, name, maps, channels)

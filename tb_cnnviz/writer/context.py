@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from tb_cnnviz import contract
-from tb_cnnviz.methods.capture import feature_maps
+from tb_cnnviz.methods.capture import each_feature_map
 from tb_cnnviz.methods.class_scores import softmax_table
+from tb_cnnviz.methods.layers import unwrap_model
 from tb_cnnviz.writer.probes import Probes
 from tb_cnnviz.writer.reporting import AlreadyReported, warn
 
@@ -34,9 +35,33 @@ class StepContext:
 
     @property
     def feature_maps(self) -> dict[str, torch.Tensor]:
-        """{layer: output (N, C, H, W)} of every chosen layer for the probes, from one eval-mode forward."""
-        modules = list(self.layers.values())
-        return self._shared_input("feature maps", lambda: feature_maps(self.model, self.probes.images, modules))
+        """{layer: output (N, C, H, W)} of the chosen layers for the probes, from one eval-mode forward.
+
+        A layer that cannot give one (replaced in the model, never called, not a 4-D tensor) is warned
+        about by name and left out of the chosen layers from now on; the others log as before.
+        """
+        return self._shared_input("feature maps", self._layer_outputs)
+
+    def _layer_outputs(self) -> dict[str, torch.Tensor]:
+        present = {id(module) for module in unwrap_model(self.model).modules()}
+        for name in [name for name, module in self.layers.items() if id(module) not in present]:
+            self._drop(name, "its module is no longer part of the model (replaced after the callback was made?)")
+        outputs, problems = each_feature_map(self.model, self.probes.images, self.layers)
+        for name, problem in problems.items():
+            self._drop(name, problem)
+        for name, maps in list(outputs.items()):
+            if maps.dim() != 4:
+                del outputs[name]
+                self._drop(
+                    name,
+                    f"outputs shape {tuple(maps.shape)}, not (N, C, H, W); feature maps need a convolutional "
+                    "layer's output",
+                )
+        return outputs
+
+    def _drop(self, name: str, why: str) -> None:
+        del self.layers[name]  # the callback's own dict: left out at every later step too
+        warn(f"layer {name!r} not logged: {why}; it is left out from now on, the other layers still log")
 
     @property
     def probabilities(self) -> torch.Tensor:

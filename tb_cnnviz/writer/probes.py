@@ -84,6 +84,15 @@ def _checked_images(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"probe_images must be a float tensor (N, C, H, W) as the model takes it, got {described}")
     if len(images) == 0:
         raise ValueError("probe_images is empty; pass at least one image (N >= 1)")
+    if 0 in images.shape:
+        raise ValueError(
+            f"probe_images of shape {tuple(images.shape)} have an empty dimension; pass (N, C, H, W) with each >= 1"
+        )
+    nonfinite = (~torch.isfinite(images)).flatten(1).any(dim=1).nonzero().flatten().tolist()
+    if nonfinite:
+        raise ValueError(
+            f"probe_images {nonfinite} (by index) hold NaN or Inf pixels; pass finite values, as training feeds"
+        )
     conv = first_conv(model)
     if conv is not None and conv.in_channels != images.shape[1]:
         raise ValueError(
