@@ -72,7 +72,8 @@ def usual_projection(model: nn.Module, image: torch.Tensor, channel: int) -> tor
         handle.remove()
     units = captured[0][0, channel].flatten()
     strongest = units.argmax()
-    (projection,) = torch.autograd.grad(units[strongest], inputs, grad_outputs=units[strongest].detach())
+    # From the unit's magnitude, as deconvnet does: a projection shows what drives the unit up, whatever its sign.
+    (projection,) = torch.autograd.grad(units[strongest], inputs, grad_outputs=units[strongest].detach().abs())
     return projection[0]
 
 

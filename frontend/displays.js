@@ -112,7 +112,7 @@ async function showTopPatches(app, { plan, state, steps, step, overtaken }) {
   const loaded = await loadTop(plan, logged, step);
   if (overtaken()) return {};
   only(app, loaded ? [app.views.topPatches] : []);
-  if (loaded) app.views.topPatches.show({ ...loaded, step });
+  if (loaded) app.views.topPatches.show({ ...loaded, kind, step });
   else app.say(notice(`${kind.label} is first logged at step ${logged[0]}, after step ${step}.`));
   return {};
 }

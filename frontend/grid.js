@@ -176,8 +176,8 @@ function describe({ details, scale, scaleLow, scaleHigh, probeView }, { kind, in
   details.replaceChildren(el("span", { className: "muted", text: parts.filter(Boolean).join(" · ") }));
 }
 
-/** "3 dead (no activation on any probe)": how many tiles carry each flag. */
-function flagCounts(kind, info, probe, shown) {
+/** "3 dead (no activation on any probe)": how many of the first `shown` tiles carry each flag. */
+export function flagCounts(kind, info, probe, shown) {
   const counts = new Map(); // text -> [count, why]
   for (let position = 0; position < shown; position++) {
     const flag = kind.flag(info, probe, position);

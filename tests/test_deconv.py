@@ -34,10 +34,14 @@ class ThreeConvNet(nn.Module):
 
 
 def strongest_only(maps: torch.Tensor, channel: int) -> torch.Tensor:
-    """Zeiler & Fergus's start: the channel's single strongest activation of image 0, everything else zero."""
+    """Zeiler & Fergus's start: the channel's single strongest activation of image 0, everything else zero.
+
+    The start is the activation's magnitude (the rule for a unit whose strongest value is not positive: a
+    negative start would pass other paths through relu(signal) and draw another picture, not a flipped one).
+    """
     signal = torch.zeros_like(maps)
     strongest = maps[0, channel].flatten().argmax()
-    signal[0, channel].view(-1)[strongest] = maps[0, channel].flatten()[strongest]
+    signal[0, channel].view(-1)[strongest] = maps[0, channel].flatten()[strongest].abs()
     return signal
 
 
@@ -88,6 +92,28 @@ def test_equals_the_hand_written_reverse_pass(rule, crop):
     torch.testing.assert_close(result.activations, maps.flatten(2).max(2).values)
     rows, cols = result.positions[..., 0], result.positions[..., 1]
     torch.testing.assert_close(maps[torch.arange(3)[:, None], torch.arange(5), rows, cols], result.activations)
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(F.cosine_similarity(a.flatten().double(), b.flatten().double(), dim=0))
+
+
+@pytest.mark.parametrize("rule", ["deconvnet", "guided"])
+def test_units_whose_strongest_value_is_not_positive_are_projected_from_a_positive_seed(rule):
+    """A unit that never fires gets the picture of what drives it up, as the reference from its magnitude."""
+    torch.manual_seed(0)
+    net = ThreeConvNet()
+    with torch.no_grad():
+        net.conv3.bias[:2] -= 3.0  # channels 0 and 1 below zero everywhere
+    images = torch.randn(3, 3, 24, 24)
+    result = deconvnet(net, images, "conv3", rule=rule)
+    assert (result.activations[:, :2] < 0).all() and (result.activations[:, 2:] > 0).any()
+    assert result.inactive.tolist() == (result.activations <= 0).tolist()
+    for n in range(3):
+        for k in range(5):
+            expected = reference_reverse_pass(net, images[n : n + 1], k, rule)
+            assert expected.abs().max() > 0
+            assert cosine(result.projections[n, k], expected) >= 0.999, (n, k, float(result.activations[n, k]))
 
 
 class InplaceTensorRelu(nn.Module):
@@ -275,13 +301,13 @@ class RuleReLU(nn.Module):
         return self._Rule.apply(x)
 
 
-def with_rule_relus(model: nn.Module) -> nn.Module:
+def with_rule_relus(model: nn.Module, rule: type[nn.Module] | None = None) -> nn.Module:
     """A copy of `model` whose nn.ReLU modules are replaced by the rule (what module-hook libraries do)."""
     reference = copy.deepcopy(model).eval()
     for module in list(reference.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, nn.ReLU):
-                setattr(module, child_name, RuleReLU())
+                setattr(module, child_name, (rule or RuleReLU)())
     return reference
 
 
@@ -294,8 +320,9 @@ def one_projection_at_a_time(reference: nn.Module, image: torch.Tensor, layer: s
     handle.remove()
     output = captured[0][0, channel].flatten()
     strongest = output.argmax()
-    # The reverse pass starts from the activation's own value (not 1): Zeiler & Fergus keep the activation.
-    (projection,) = torch.autograd.grad(output[strongest], inputs, grad_outputs=output[strongest].detach())
+    # The reverse pass starts from the activation's magnitude (not 1): Zeiler & Fergus keep the activation,
+    # and a positive start shows what drives the unit up, whatever its sign.
+    (projection,) = torch.autograd.grad(output[strongest], inputs, grad_outputs=output[strongest].detach().abs())
     return projection[0]
 
 
@@ -304,7 +331,7 @@ def test_batched_equals_one_projection_at_a_time(architecture, layer):
     torch.manual_seed(5)
     model = getattr(torchvision.models, architecture)(weights=None)
     images = torch.randn(2, 3, 64, 64)
-    channels = [0, 7, 31]  # channel 0's strongest activation is negative in both: the reverse pass starts from it
+    channels = [0, 7, 31]  # channel 0's strongest activation is negative in both: projected from its magnitude
     result = deconvnet(model, images, layer, channels=channels)
     reference = with_rule_relus(model)
     for n in range(2):
@@ -312,6 +339,42 @@ def test_batched_equals_one_projection_at_a_time(architecture, layer):
             expected = one_projection_at_a_time(reference, images[n : n + 1], layer, channel)
             scale = float(expected.abs().max())
             torch.testing.assert_close(result.projections[n, k], expected, rtol=0, atol=1e-5 * scale)
+
+
+class GuidedRuleReLU(nn.Module):
+    """Guided backprop as a ReLU module of its own (module replacement): relu(grad) where the input was > 0."""
+
+    class _Rule(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x.clamp(min=0)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return grad.clamp(min=0) * (x > 0)
+
+    def forward(self, x):
+        return self._Rule.apply(x)
+
+
+@pytest.mark.parametrize("rule", ["deconvnet", "guided"])
+def test_negative_units_of_a_resnet_match_the_module_swap_reference_from_a_positive_seed(rule):
+    """The issue's case: resnet18 layer2.0.conv2 at 64 px, whose strongest value is negative in some channels."""
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None)
+    images = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        maps = layer_output(model.eval(), model.layer2[0].conv2, images)
+    negative = (maps.amax(dim=(2, 3))[0] < 0).nonzero().flatten().tolist()[:4]
+    assert negative, "the test needs channels whose strongest value is negative"
+    result = deconvnet(model, images, "layer2.0.conv2", channels=negative, rule=rule)
+    assert result.inactive.all()
+    reference = with_rule_relus(model, GuidedRuleReLU if rule == "guided" else RuleReLU)
+    for k, channel in enumerate(negative):
+        expected = one_projection_at_a_time(reference, images, "layer2.0.conv2", channel)
+        assert cosine(result.projections[0, k], expected) >= 0.999, channel
 
 
 def test_small_memory_budget_splits_into_chunks_with_the_same_result():

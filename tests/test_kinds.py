@@ -201,3 +201,28 @@ def test_classes_a_user_names_are_checked_against_the_models_outputs_at_the_firs
     assert any("Fooling targets [99] are out of range: the model's 10 outputs has 10" in text for text in messages)
     assert any("ClassVisualization classes [-1] are out of range" in text for text in messages)
     assert "model/fooling" not in events and "model/class_visualization" not in events
+
+
+def test_deconv_infos_mark_exactly_the_units_whose_strongest_value_is_not_positive_as_inactive(tmp_path):
+    """Those are projected from their magnitude; the tab flags them, so their picture is not read as firing."""
+    torch.manual_seed(0)
+    model = small_cnn()
+    with torch.no_grad():
+        model[4].bias[3] = -100.0  # channel 3 of layer "4" never fires
+        model[4].weight[5] = 0.0
+        model[4].bias[5] = 0.0  # channel 5 is 0 everywhere: not positive either
+    kinds = [Deconv(channels=[3, 5, 0], top_channels=4, dataset=DATASET, dataset_every=1, every=1)]
+    with CNNVizCallback(model, PROBES, log_dir=str(tmp_path), layers="4", kinds=kinds) as viz:
+        viz.log(0)
+    events = read_cnnviz_events(tmp_path)
+    with torch.no_grad():
+        probe_peaks = model.eval()[:5](PROBES).amax(dim=(2, 3))  # (probe, channel)
+        dataset_peaks = model[:5](DATASET).amax(dim=(2, 3))  # (image, channel)
+    info = json.loads(events["4/deconv"][0][0])
+    channels = info["channels"]
+    assert info["inactive"] == [[bool(probe_peaks[probe, c] <= 0) for c in row] for probe, row in enumerate(channels)]
+    assert all(row[:2] == [True, True] for row in info["inactive"]) and not all(map(all, info["inactive"]))
+    top = json.loads(events["4/deconv_top"][0][0])
+    ranked = [dataset_peaks[:, channel].sort(descending=True).values[: top["k"]] for channel in top["channels"]]
+    assert top["inactive"] == [[bool(value <= 0) for value in values] for values in ranked]
+    assert all(top["inactive"][3]) and all(top["inactive"][5]) and not all(map(all, top["inactive"]))

@@ -7,6 +7,9 @@ import { copyTile, cropImage } from "../atlas.js";
 import { formatNumber } from "../format.js";
 import { defineKind } from "./kind.js";
 
+/** Why a projection is flagged: its unit was not firing, so the picture shows what would drive it up. */
+export const INACTIVE = Object.freeze({ text: "inactive", why: "strongest value not positive: projected from a positive seed" });
+
 export default defineKind("deconv", {
   label: "Deconvnet",
   perProbe: true,
@@ -29,5 +32,7 @@ export default defineKind("deconv", {
   },
   absent: (step) => `not among this probe's strongest at step ${step}`,
   stripInfo: () => true, // captions: each step's activation of the channel on this probe (not in the series)
+  // Logs before the rule carry no `inactive`: nothing to flag.
+  flag: (info, probe, position) => (info.inactive?.[probe]?.[position] ? INACTIVE : null),
   // Dead channels are judged on feature maps; different channels and patches per step: nothing to subtract.
 });

@@ -38,7 +38,8 @@
  *   frameCaption({ info, probe, position, values })   a frame's caption; `values`: { <stat>: number } of the series at
  *                                 that step [caption(info, probe, position) when the info is loaded, else null]
  *   flag(info, probe, position)   why a tile should not be read as it looks, as { text, why } (text on a badge: "dead",
- *                                 "inactive"; why in the grid's summary: "no activation on any probe"), or null [null]
+ *                                 "inactive"; why in the grid's summary: "no activation on any probe"), or null [null];
+ *                                 the "top" view asks it of each projection, probe null, position row * k + column
  *   difference                    whether two steps' tiles subtract meaningfully (compare view) [false]
  * Drawn by another view than the channel grid:
  *   view                          "grid" (grid.js) or "top" (top-patches.js) ["grid"]

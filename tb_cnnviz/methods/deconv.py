@@ -6,6 +6,11 @@ filters). That is the backward pass of autograd started from that activation's v
 ReLU's backward replaced by a rule (relu_rules.py): max-pool and conv backward already are unpooling
 with switches and transposed filtering.
 
+A unit whose strongest value is not positive (a pre-ReLU channel that never fires on the image) starts
+from its magnitude instead (1 when it is 0): a negative start would let relu(signal) pass other paths and
+draw another picture, not the unit's own one flipped. So every projection shows what drives its unit up,
+and `inactive` says which units were not firing.
+
 Organized for speed: the forward stops at the layer; every (image, channel) pair is one sample of one
 batch, so a whole layer takes one forward and one backward (split into chunks under a memory budget)
 instead of a full-model pass per projection; and each sample is only the crop of its image under its
@@ -44,6 +49,7 @@ class Projections:
     boxes: (N, K, 4) (top, left, bottom, right), exclusive ends: the unit's receptive field in the image;
     channels: the channel indices, a list shared by all images, or (N, K) when given per image;
     layer: the layer's name; rule: "deconvnet" or "guided"; receptive_field: the layer's field.
+    Units whose activation is not positive are projected from its magnitude (see `inactive`).
     """
 
     projections: torch.Tensor
@@ -54,6 +60,11 @@ class Projections:
     layer: str
     rule: str
     receptive_field: ReceptiveField
+
+    @property
+    def inactive(self) -> torch.Tensor:
+        """(N, K) bool: the unit's strongest value is not positive, so it was projected from its magnitude."""
+        return self.activations <= 0
 
 
 def deconvnet(
@@ -141,7 +152,7 @@ def project_windows(
     """Projections (P, C, *size) of P samples at once, and the unit values the windows reach (P,).
 
     Sample p is the window of images[image_index[p]] at starts[p]; its projection starts from
-    values[p] at unit (channels[p], *targets[p]) of the layer's output on that window. Samples run
+    `positive_seed(values)[p]` at unit (channels[p], *targets[p]) of the layer's output on that window. Samples run
     in chunks under `memory_budget`; run it inside `evaluation_mode(network, freeze_parameters=True)`.
     """
     sample_bytes = _bytes_per_sample(network, module, (images.shape[1], *size), images, rule)
@@ -154,11 +165,20 @@ def project_windows(
             output = layer_output(network, module, windows)
         units = (torch.arange(len(windows), device=windows.device), channels[part], targets[part, 0], targets[part, 1])
         seed = torch.zeros_like(output)
-        seed[units] = values[part].to(output.dtype)
+        seed[units] = positive_seed(values[part]).to(output.dtype)
         (gradient,) = torch.autograd.grad(output, windows, seed)
         projections.append(gradient)
         reached.append(output[units].detach())
     return torch.cat(projections), torch.cat(reached)
+
+
+def positive_seed(values: torch.Tensor) -> torch.Tensor:
+    """Where each projection starts: the unit's magnitude, 1 for a unit at 0 (a projection is never blank).
+
+    relu(signal) is positively homogeneous, so any positive start draws the same picture up to scale.
+    """
+    magnitude = values.abs()
+    return torch.where(magnitude > 0, magnitude, torch.ones_like(magnitude))
 
 
 def _project_images(

@@ -36,6 +36,7 @@ class TopActivations:
     patches: (K, k, C, ph, pw) the input under the unit's whole field, zeros where it reaches past the input;
     projections: like patches, the deconvnet/guided projection of each activation, or None if not asked;
     channels, layer, receptive_field, and count: the number of inputs seen. k is smaller if fewer inputs came.
+    A winner whose value is not positive is projected from its magnitude, as in `deconvnet` (see `inactive`).
     """
 
     values: torch.Tensor
@@ -48,6 +49,11 @@ class TopActivations:
     layer: str
     receptive_field: ReceptiveField
     count: int
+
+    @property
+    def inactive(self) -> torch.Tensor:
+        """(K, k) bool: the winner's value is not positive, so it was projected from its magnitude."""
+        return self.values <= 0
 
 
 @dataclass

@@ -39,6 +39,7 @@ class DeconvInfo(TypedDict, total=False):
     layer: str
     rule: str  # the ReLU backward rule: "deconvnet" or "guided"
     activations: list[list[float | None]]  # (probe, position) the projected unit's value
+    inactive: list[list[bool]]  # (probe, position) its value is not positive: projected from its magnitude
     boxes: list[list[list[int]]]  # (probe, position) [top, left, bottom, right] of the unit's field in the image
     patch_starts: list[list[list[int]]]  # (probe, position) [row, col] where each tile's crop starts
 
@@ -49,6 +50,7 @@ class DeconvTopInfo(TypedDict, total=False):
     layer: str
     k: int  # patches per channel
     values: list[list[float | None]]  # (channel, rank) activation of each patch
+    inactive: list[list[bool]]  # (channel, rank) the value is not positive: projected from its magnitude
     indices: list[list[int]]  # (channel, rank) the patch's image index in the dataset
 
 
@@ -135,8 +137,8 @@ def render(
     grid = grid_shape(per_probe)
     info = new_info(
         NAME, layer=layer, rule=rule, probes=count, tile=list(patch_size), grid=list(grid),
-        channels=channels.tolist(), activations=rounded(activations), boxes=boxes.tolist(),
-        patch_starts=patch_starts.tolist(), series={},
+        channels=channels.tolist(), activations=rounded(activations), inactive=(activations <= 0).tolist(),
+        boxes=boxes.tolist(), patch_starts=patch_starts.tolist(), series={},
     )  # fmt: skip
     return info, [pack_atlas(probe, grid) for probe in pictures]
 
@@ -160,6 +162,6 @@ def render_top(
     projection_pictures = signed_pictures(projections.detach().float().cpu().flatten(0, 1))
     info = new_info(
         TOP, layer=layer, channels=list(channels), k=k, tile=list(patches.shape[-2:]), grid=[count, k],
-        values=rounded(values), indices=indices.tolist(), series={},
+        values=rounded(values), inactive=(values <= 0).tolist(), indices=indices.tolist(), series={},
     )  # fmt: skip
     return info, [pack_atlas(pictures, (count, k)) for pictures in (patch_pictures, projection_pictures)]
