@@ -291,19 +291,26 @@ def test_a_static_name_too_long_for_the_file_system_is_404(server):
         assert status == 404 and body.startswith(b"Not found: no frontend file"), (len(name), status)
 
 
-# The tab: a layer whose every info is corrupt fails to load; the tab says so in words and keeps working.
+# The tab: a layer whose every info is corrupt, and one step of another layer whose atlas is no PNG.
 GOOD_LAYER, BAD_LAYER = "0", "4"
+TAB_STEPS, BAD_STEP = 3, 1
 
 
-def copy_with_corrupt_infos(source: Path, target: Path, tag: str) -> None:
-    """Every event of `source` (written by the real callback) into `target`, `tag`'s infos made garbage."""
+def copy_with_corruptions(source: Path, target: Path) -> None:
+    """Every event of `source` (written by the real callback) into `target`, with BAD_LAYER's infos made
+    garbage and GOOD_LAYER's first atlas at BAD_STEP replaced by bytes that are no PNG."""
     writer = EventFileWriter(str(target))
     for path in sorted(source.glob("events.out.tfevents.*")):
         for event in EventFileLoader(str(path)).Load():
             for value in event.summary.value:
-                if value.tag == tag:
-                    blobs = list(tensor_util.make_ndarray(value.tensor))
-                    value.tensor.CopyFrom(tensor_util.make_tensor_proto(np.array([b"\xffgarbage", *blobs[1:]])))
+                blobs = list(tensor_util.make_ndarray(value.tensor)) if value.HasField("tensor") else []
+                if value.tag == f"{BAD_LAYER}/feature_maps":
+                    blobs[0] = b"\xffgarbage"
+                elif value.tag == f"{GOOD_LAYER}/feature_maps" and event.step == BAD_STEP:
+                    blobs[1] = b"not a PNG"
+                else:
+                    continue
+                value.tensor.CopyFrom(tensor_util.make_tensor_proto(np.array(blobs, dtype=object)))
             if event.HasField("summary"):
                 writer.add_event(event)
     writer.close()
@@ -312,8 +319,8 @@ def copy_with_corrupt_infos(source: Path, target: Path, tag: str) -> None:
 @pytest.fixture(scope="module")
 def tab_server(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("tab_faults")
-    write_training_logdir(logdir / "written", steps=2, probes=2)
-    copy_with_corrupt_infos(logdir / "written", logdir / "corrupt" / "run", f"{BAD_LAYER}/feature_maps")
+    write_training_logdir(logdir / "written", steps=TAB_STEPS, probes=2)
+    copy_with_corruptions(logdir / "written", logdir / "corrupt" / "run")
     with tensorboard_server(logdir / "corrupt") as base:
         yield base
 
@@ -329,10 +336,30 @@ def test_a_layer_that_fails_to_load_clears_the_grid_and_says_why(tab_server, tab
     assert texts(frame, ".layer[aria-current] .layer-name") == [BAD_LAYER]
 
     frame.click(f'.layer[data-layer="{GOOD_LAYER}"]')  # the tab keeps working
-    frame = tab.wait_for_grid(source=image_source("run", f"{GOOD_LAYER}/feature_maps", 1, 1))
+    frame = tab.wait_for_grid(source=image_source("run", f"{GOOD_LAYER}/feature_maps", TAB_STEPS - 1, 1))
     frame.wait_for_selector(".error[role=alert]", state="detached")
     assert frame.text_content(".view-title .title-layer") == f"Layer {GOOD_LAYER}"
     assert drawn_tiles(frame)
+    assert tab.csp_violations() == []
+
+
+def test_a_step_that_cannot_be_read_is_a_marked_frame_and_a_message_and_the_next_step_works(tab_server, tab):
+    channel = 2
+    frame = tab.open(f"{tab_server}/#cnnviz&p.cnnviz.layer={GOOD_LAYER}&p.cnnviz.channel={channel}")
+    frame.wait_for_selector(".filmstrip[data-ready]", timeout=30_000)
+    absent = texts(frame, ".filmstrip .frame-absent")
+    assert absent == [f"Step {BAD_STEP} cannot be read" if step == BAD_STEP else "" for step in range(TAB_STEPS)]
+
+    frame.click(f".frame[aria-label='Step {BAD_STEP}']")  # the grid of the bad step cannot be drawn
+    alert = frame.wait_for_selector(".error[role=alert]", timeout=30_000)
+    assert alert.text_content() == f"Could not load: picture 1 of step {BAD_STEP} of this tag is not a PNG"
+    frame.wait_for_selector(".grid[data-panel=shown]", state="hidden")
+    frame.wait_for_selector("dialog.lightbox:not([open])", state="attached")
+
+    frame.focus("#cnnviz-step")
+    tab.page.keyboard.press("ArrowRight")  # the next step draws again
+    frame = tab.wait_for_grid(source=image_source("run", f"{GOOD_LAYER}/feature_maps", BAD_STEP + 1, 1))
+    assert drawn_tiles(frame) and frame.query_selector(".error[role=alert]") is None
     assert tab.csp_violations() == []
 
 
