@@ -120,16 +120,20 @@ _CONTENT_TYPES = typing.get_type_hints(Content)
 
 
 def _fits(value: object, hint: object) -> bool:
-    """Whether JSON `value` has type `hint` (int, str, list[X], X | None...); a bool is no int here."""
+    """Whether JSON `value` has type `hint` (int, float, str, list[X], dict[K, V], X | None)."""
     origin, arguments = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         return any(_fits(value, argument) for argument in arguments)
     if origin is list:
         return isinstance(value, list) and all(_fits(item, arguments[0]) for item in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _fits(k, arguments[0]) and _fits(v, arguments[1]) for k, v in value.items()
+        )
     if hint is type(None):
         return value is None
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if hint in (int, float):  # JSON writes 2.0 as 2; a bool is no number here
+        return isinstance(value, int | hint) and not isinstance(value, bool)
     return isinstance(value, hint)
 
 

@@ -65,6 +65,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         self._frontend = frontend_dir()
         self._infos = InfoCache(_INFO_CACHE_SIZE, logger)
         self._runs = RunDescriber()
+        self._unreadable_blobs: set[str] = set()  # blob keys the data provider failed to read (logged once)
         self._readers = ThreadPoolExecutor(max_workers=_CONCURRENT_READS, thread_name_prefix="cnnviz-read")
 
     def get_plugin_apps(self) -> dict:
@@ -142,7 +143,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         if all(position is None for position in positions):
             raise errors.NotFoundError(f"no tile of channel {channel} in image {index} at any step of this tag")
         wanted = [datum.values[index] for datum, at in zip(series, positions, strict=True) if at is not None]
-        read = iter(self._read_each(request, wanted))
+        read = iter(self._read_many(request, wanted))
         frames = [
             Frame(next(read), at, row.grid, row.tile) if at is not None else None
             for row, at in zip(rows, positions, strict=True)
@@ -151,7 +152,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         skipped = {
             datum.step: row.reason for datum, row in zip(series, rows, strict=True) if isinstance(row, Unreadable)
         }
-        skipped.update({series[at].step: reason for at, reason in blank.items()})
+        skipped.update({series[frame].step: reason for frame, reason in blank.items()})
         if png is None:
             step, reason = next(iter(sorted(skipped.items())))
             raise UnreadablePictureError(
@@ -218,19 +219,20 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         return self._data_provider.read_blob(ctx, blob_key=blob.blob_key)
 
     def _read_many(self, request: wrappers.Request, blobs: list[provider.BlobReference]) -> list[bytes]:
-        """Blobs in order, read concurrently: each read waits ~40 ms on the data server, not on the CPU."""
-        ctx, _ = context(request)
-        return list(self._readers.map(lambda blob: self._data_provider.read_blob(ctx, blob_key=blob.blob_key), blobs))
+        """Blobs in order, read concurrently: each read waits ~40 ms on the data server, not on the CPU.
 
-    def _read_each(self, request: wrappers.Request, blobs: list[provider.BlobReference]) -> list[bytes]:
-        """Like _read_many, but a blob the data provider cannot read reads as b"" (not a PNG), not as an error."""
+        A blob the data provider cannot read reads as b"" (neither JSON nor PNG), so it costs its step
+        alone; the first failure of each blob is logged.
+        """
         ctx, _ = context(request)
 
         def read(blob: provider.BlobReference) -> bytes:
             try:
                 return self._data_provider.read_blob(ctx, blob_key=blob.blob_key)
             except errors.PublicError as error:
-                logger.warning("cnnviz: cannot read blob %r: %s", blob.blob_key, error)
+                if blob.blob_key not in self._unreadable_blobs:
+                    self._unreadable_blobs.add(blob.blob_key)
+                    logger.warning("cnnviz: cannot read blob %r: %s", blob.blob_key, error)
                 return b""
 
         return list(self._readers.map(read, blobs))
