@@ -246,10 +246,12 @@ def test_info_answers_200_for_good_steps_and_422_with_the_reason_for_bad_ones(se
     assert b"holds NaN or Infinity" in fetch(plugin_url(base, "info", run="steps", tag=TAG, step=12))[2]
 
 
-def test_image_answers_the_png_or_422_for_a_picture_that_is_none(server):
+def test_image_answers_the_png_or_422_for_a_picture_that_is_none_or_too_large(server):
     _, base = server
     statuses = {step: fetch(plugin_url(base, "image", run="steps", tag=TAG, step=step, index=1))[0] for step in STEPS}
-    assert statuses == {**dict.fromkeys(STEPS, 200), 7: 422, 11: 404}
+    assert statuses == {**dict.fromkeys(STEPS, 200), 7: 422, 8: 422, 9: 422, 11: 404}
+    body = fetch(plugin_url(base, "image", run="steps", tag=TAG, step=9, index=1))[2]
+    assert body == b"picture 1 of step 9 of this tag: it is 20000x20000 pixels, over the 33554432 an atlas may have"
 
 
 def test_strip_leaves_bad_steps_blank_names_them_and_keeps_the_good_tiles(server):
@@ -352,7 +354,7 @@ def test_a_step_that_cannot_be_read_is_a_marked_frame_and_a_message_and_the_next
 
     frame.click(f".frame[aria-label='Step {BAD_STEP}']")  # the grid of the bad step cannot be drawn
     alert = frame.wait_for_selector(".error[role=alert]", timeout=30_000)
-    assert alert.text_content() == f"Could not load: picture 1 of step {BAD_STEP} of this tag is not a PNG"
+    assert alert.text_content() == f"Could not load: picture 1 of step {BAD_STEP} of this tag: it is not a PNG"
     frame.wait_for_selector(".grid[data-panel=shown]", state="hidden")
     frame.wait_for_selector("dialog.lightbox:not([open])", state="attached")
 

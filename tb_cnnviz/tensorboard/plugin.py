@@ -30,7 +30,7 @@ from tb_cnnviz.tensorboard.requests import (
 from tb_cnnviz.tensorboard.runs import RunDescriber
 from tb_cnnviz.tensorboard.series import series_answer
 from tb_cnnviz.tensorboard.static import frontend_dir, read_static
-from tb_cnnviz.tensorboard.strips import Frame, channel_strip, is_png, tile_position
+from tb_cnnviz.tensorboard.strips import Frame, channel_strip, check_picture, tile_position
 
 logger = tb_logging.get_logger()
 
@@ -170,8 +170,12 @@ class CNNVizPlugin(base_plugin.TBPlugin):
                 f"index {index} is out of range: this step has images {contract.FIRST_PICTURE_BLOB}..{len(blobs) - 1}"
             )
         picture = self._read(request, blobs[index])
-        if not is_png(picture):
-            raise UnreadablePictureError(f"picture {index} of step {request.args['step']} of this tag is not a PNG")
+        try:
+            check_picture(picture)
+        except ValueError as error:
+            raise UnreadablePictureError(
+                f"picture {index} of step {request.args['step']} of this tag: {error}"
+            ) from None
         return http_util.Respond(request, picture, "image/png", expires=_IMAGE_CACHE_SECONDS)
 
     @wrappers.Request.application

@@ -47,8 +47,14 @@ def tile_position(channels: list, channel: int, probe: int) -> int | None:
     return row.index(channel) if channel in row else None
 
 
-def is_png(picture: bytes) -> bool:
-    return picture.startswith(_PNG_SIGNATURE)
+def check_picture(picture: bytes) -> None:
+    """ValueError unless `picture` is a PNG whose header claims at most MAX_ATLAS_PIXELS (read from its
+    header alone, so a decompression bomb is refused before anything decodes it)."""
+    if not picture.startswith(_PNG_SIGNATURE) or picture[12:16] != b"IHDR" or len(picture) < 24:
+        raise ValueError("it is not a PNG")
+    width, height = struct.unpack(">II", picture[16:24])
+    if width * height > MAX_ATLAS_PIXELS:
+        raise ValueError(f"it is {width}x{height} pixels, over the {MAX_ATLAS_PIXELS} an atlas may have")
 
 
 def channel_strip(frames: list[Frame | None]) -> tuple[bytes | None, dict[int, str]]:
@@ -88,11 +94,8 @@ def _cut(frame: Frame) -> Image.Image:
     """The frame's tile; ValueError or Pillow's error when its picture or layout does not hold it."""
     if frame.grid is None or frame.tile is None:
         raise ValueError("its info gives no tile and grid")
-    if not is_png(frame.atlas):
-        raise ValueError("it is not a PNG")
+    check_picture(frame.atlas)
     picture = Image.open(io.BytesIO(frame.atlas), formats=["PNG"])  # reads the header only
-    if picture.width * picture.height > MAX_ATLAS_PIXELS:
-        raise ValueError(f"it is {picture.width}x{picture.height} pixels, over {MAX_ATLAS_PIXELS}")
     (height, width), columns = frame.tile, frame.grid[1]
     row, col = divmod(frame.position, columns)
     box = (col * width, row * height, (col + 1) * width, (row + 1) * height)
