@@ -14,6 +14,8 @@ const infoCache = new Map();
 const imageCache = new Map();
 const stripCache = new Map(); // strips grow with training, so they are dropped with the listings
 const MAX_CACHED_STRIPS = 24;
+const MAX_REASON_LENGTH = 400; // characters of the plugin's explanation shown in the tab
+const SKIPPED_HEADER = "X-CNNViz-Skipped-Steps"; // the strip's blank frames of steps the plugin cannot read
 
 export class ApiError extends Error {
   constructor(message, status) {
@@ -38,12 +40,19 @@ async function request(url) {
   } catch (error) {
     throw new ApiError(`Could not reach TensorBoard: ${error.message}`, 0);
   }
-  if (!response.ok) {
-    // The plugin answers errors with a text/plain explanation; show it as is.
-    const text = (await response.text()).trim();
-    throw new ApiError(text || `${response.status} ${response.statusText}`, response.status);
-  }
+  if (!response.ok) throw await failure(response);
   return response;
+}
+
+/**
+ * The error of a failed answer: the plugin's short text/plain explanation, else one line about the
+ * status; never the body of an HTML error page.
+ */
+async function failure(response) {
+  const plain = (response.headers.get("Content-Type") ?? "").startsWith("text/plain");
+  const text = plain ? (await response.text()).trim() : "";
+  if (!text) return new ApiError(`The server could not answer (HTTP ${response.status}).`, response.status);
+  return new ApiError(text.length > MAX_REASON_LENGTH ? `${text.slice(0, MAX_REASON_LENGTH)}…` : text, response.status);
 }
 
 /** One shared promise per URL; a failed load is forgotten so that the next call retries it. */
@@ -60,7 +69,14 @@ function cached(cache, url, load, limit = Infinity) {
   return promise;
 }
 
-const loadJson = async (url) => (await request(url)).json();
+async function loadJson(url) {
+  const response = await request(url);
+  try {
+    return await response.json();
+  } catch {
+    throw new ApiError(`The server sent an answer the tab cannot read (not JSON, HTTP ${response.status}).`, response.status);
+  }
+}
 
 export async function fetchRuns() {
   return (await cached(listingCache, "./runs", loadJson)).runs;
@@ -85,10 +101,17 @@ export function fetchSeries(run, tag) {
 
 /**
  * Channel `channel`'s tile of image `index` at every logged step, left to right in `steps` order, as
- * one decoded strip (plugin route `strip`); fully transparent where a step has no tile of it.
+ * one decoded strip (plugin route `strip`): { image, unreadable: Set of the steps the plugin could not
+ * read }; fully transparent where a step has no tile of it or cannot be read.
  */
 export function fetchStrip(run, tag, channel, index) {
-  return cached(stripCache, withQuery("strip", { run, tag, channel, index }), decodePng, MAX_CACHED_STRIPS);
+  return cached(stripCache, withQuery("strip", { run, tag, channel, index }), decodeStrip, MAX_CACHED_STRIPS);
+}
+
+async function decodeStrip(url) {
+  const response = await request(url);
+  const listed = response.headers.get(SKIPPED_HEADER);
+  return { image: await decodeResponse(response), unreadable: new Set(listed ? listed.split(",").map(Number) : []) };
 }
 
 /** The PNG's exact pixel values as ImageData (no colour management, no premultiplication). */
@@ -97,8 +120,17 @@ export function fetchPixels(url) {
 }
 
 async function decodePng(url) {
-  const blob = await (await request(url)).blob();
-  const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+  return decodeResponse(await request(url));
+}
+
+async function decodeResponse(response) {
+  const blob = await response.blob();
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+  } catch {
+    throw new ApiError("The server sent a picture the browser cannot decode; its event file may be corrupt.", response.status);
+  }
   const canvas = document.createElement("canvas");
   canvas.width = bitmap.width;
   canvas.height = bitmap.height;

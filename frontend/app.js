@@ -6,7 +6,7 @@
  */
 import * as api from "./api.js";
 import { createCompareControls } from "./compare.js";
-import { DISPLAYS, only } from "./displays.js";
+import { DISPLAYS, only, showFailure } from "./displays.js";
 import { el } from "./dom.js";
 import { downloadView } from "./export.js";
 import { createFilmstrip } from "./filmstrip.js";
@@ -136,10 +136,11 @@ async function update(app) {
   setBusy(app, true);
   app.say();
   let next = app.state;
+  let plan = null;
   try {
     const runs = await api.fetchRuns();
     if (overtaken()) return;
-    const plan = planView(app.state, runs);
+    plan = planView(app.state, runs);
     showEmpty(app, plan.show === "empty");
     if (plan.show === "empty") return;
     next = { ...next, ...plan.state };
@@ -154,7 +155,7 @@ async function update(app) {
     if (message) app.say(notice(message));
     next = { ...next, ...(await DISPLAYS[plan.show](app, { plan, state: next, steps, step, overtaken })) };
   } catch (error) {
-    if (!overtaken()) app.fail(error);
+    if (!overtaken()) showFailure(app, plan, error);
   } finally {
     if (!overtaken()) {
       app.state = next;

@@ -137,6 +137,17 @@ async function showAside(app, { run, kinds, kindName }, state, steps, step) {
   sidebar.setProbes(await probeChoices(run, run.probes?.count ?? 0), state.probe, false);
 }
 
+/**
+ * A view that failed to load: nothing drawn for the view before stays (no tiles of another layer under
+ * this one's name), the title names what was asked for, and the banner says why.
+ */
+export function showFailure(app, plan, error) {
+  only(app, []);
+  app.views.lightbox.close();
+  if (plan?.scope) setTitle(app, scopeTitle(plan.scope), plan.kind?.label ?? plan.kindName ?? "");
+  app.fail(error);
+}
+
 /** Show `views` (they show themselves when drawn), hide every other one. */
 export function only(app, views) {
   for (const view of app.views.all) if (!views.includes(view)) view.hide();

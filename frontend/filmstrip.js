@@ -23,6 +23,9 @@ import { FRAME_COUNTS } from "./state.js";
  */
 const ATLAS_FRAMES = 16;
 
+/** A frame whose step the plugin could not read (corrupt info or picture): blank, and said so. */
+const UNREADABLE = Symbol("unreadable");
+
 /** `count` steps spread evenly over `steps`, first and last included; every step for 0. */
 export function evenlySpaced(steps, count) {
   if (count === 0 || count >= steps.length) return steps;
@@ -104,7 +107,7 @@ async function drawFrames(row, { kind, run, tag, steps, shown, layout, channel, 
   const [tiles, statistics, infos] = await Promise.all([
     useStrip ? stripTiles({ run, tag, steps, shown, layout, channel, imageIndex }) : atlasTiles({ run, tag, shown, layout, imageIndex }),
     series,
-    needsInfo ? Promise.all(shown.map((step) => api.fetchInfo(run, tag, step))) : null,
+    needsInfo ? Promise.all(shown.map((step) => api.fetchInfo(run, tag, step).catch(() => null))) : null,
   ]);
   if (!isCurrent()) return;
   const [height, width] = layout.tile;
@@ -113,12 +116,12 @@ async function drawFrames(row, { kind, run, tag, steps, shown, layout, channel, 
     const item = row.children[index];
     const info = infos?.[index] ?? null;
     const infoPosition = info ? kind.channels(info, probe).indexOf(channel) : k;
-    const tile = tiles[index];
+    const tile = infos && !info ? UNREADABLE : tiles[index]; // a step whose needed info failed cannot be drawn
     const position = useStrip ? tile?.position : infoPosition;
-    if (!tile || position === undefined || position < 0) {
+    if (!tile || tile === UNREADABLE || position === undefined || position < 0) {
       // Deconv picks each probe's strongest channels per step: a channel may have no tile here.
       paint(item.querySelector("canvas"), new ImageData(width, height));
-      item.querySelector(".frame-absent").textContent = kind.absent(step);
+      item.querySelector(".frame-absent").textContent = tile === UNREADABLE ? `Step ${step} cannot be read` : kind.absent(step);
       item.firstChild.classList.add("absent");
       return;
     }
@@ -148,12 +151,13 @@ async function drawCharts(charts, { kind, run, tag, channel, current }, isCurren
 
 /**
  * Per shown step { image, layout, position } from the channel's strip (one request for all steps);
- * null where the strip has no tile of that step (transparent, or a step logged after it was built).
+ * null where the strip has no tile of that step (transparent, or a step logged after it was built),
+ * UNREADABLE where the plugin could not read the step.
  */
 async function stripTiles({ run, tag, steps, shown, layout, channel, imageIndex }) {
-  let strip;
+  let strip, unreadable;
   try {
-    strip = await api.fetchStrip(run, tag, channel, imageIndex);
+    ({ image: strip, unreadable } = await api.fetchStrip(run, tag, channel, imageIndex));
   } catch (error) {
     if (error.status === 404) return shown.map(() => null); // the channel has a tile at no step of this image
     throw error;
@@ -163,12 +167,14 @@ async function stripTiles({ run, tag, steps, shown, layout, channel, imageIndex 
   const stripLayout = { tile: [height, width], grid: [1, columns] }; // the strip as a one-row atlas
   return shown.map((step) => {
     const column = steps.indexOf(step);
+    if (unreadable.has(step)) return UNREADABLE;
     const transparent = column < 0 || column >= columns || strip.data[column * width * 4 + 3] === 0;
     return transparent ? null : { image: strip, layout: stripLayout, position: column };
   });
 }
 
-/** Per shown step { image, layout } from that step's atlas (the cached `image` route). */
+/** Per shown step { image, layout } from that step's atlas (the cached `image` route), or UNREADABLE. */
 function atlasTiles({ run, tag, shown, layout, imageIndex }) {
-  return Promise.all(shown.map(async (step) => ({ image: await api.fetchPixels(api.imageUrl(run, tag, step, imageIndex)), layout })));
+  const tile = async (step) => ({ image: await api.fetchPixels(api.imageUrl(run, tag, step, imageIndex)), layout });
+  return Promise.all(shown.map((step) => tile(step).catch(() => UNREADABLE))); // one bad step never blanks the others
 }

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import types
+import typing
 from typing import TypedDict
 
 from tensorboard.compat.proto.summary_pb2 import DATA_CLASS_BLOB_SEQUENCE, SummaryMetadata
@@ -97,8 +99,13 @@ def create_summary_metadata(kind: str, **content) -> SummaryMetadata:
 
 
 def parse_plugin_content(content: bytes) -> Content:
-    """Metadata content as a dict; ValueError for content this release cannot read."""
-    return _parse(content, "metadata")
+    """Metadata content as a dict whose every Content key has its annotated type; ValueError for content
+    this release cannot read. Keys outside the contract are kept unchecked (a newer writer may add some)."""
+    payload = _parse(content, "metadata")
+    for key, hint in _CONTENT_TYPES.items():
+        if key in payload and not _fits(payload[key], hint):
+            raise ValueError(f"cnnviz metadata {key!r} must be {_spelled(hint)}, got {payload[key]!r:.100}")
+    return payload
 
 
 def parse_info(blob: bytes) -> Info:
@@ -107,16 +114,43 @@ def parse_info(blob: bytes) -> Info:
 
 
 def _parse(blob: bytes, what: str) -> dict:
-    """A JSON object with a 'kind' and a version this release reads; ValueError saying what is wrong."""
+    """A JSON object with a 'kind' string and an integer version this release reads; ValueError saying what is wrong."""
     try:
         payload = json.loads(blob.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"cnnviz {what} is not JSON: {error}") from error
-    if not isinstance(payload, dict) or "kind" not in payload:
-        raise ValueError(f"cnnviz {what} lacks a 'kind': {str(payload)[:200]!r}")
+    if not isinstance(payload, dict) or not isinstance(payload.get("kind"), str):
+        raise ValueError(f"cnnviz {what} lacks a 'kind' (a string): {str(payload)[:200]!r}")
     version = payload.get("version", 0)
-    if not isinstance(version, int) or version > VERSION:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"cnnviz {what} 'version' must be an integer, got {version!r:.100}")
+    if version > VERSION:
         raise ValueError(
             f"cnnviz {what} version {version!r} is newer than this release reads ({VERSION}); upgrade tb-cnnviz"
         )
     return payload
+
+
+_CONTENT_TYPES = typing.get_type_hints(Content)
+
+
+def _fits(value: object, hint: object) -> bool:
+    """Whether JSON `value` has type `hint` (int, float, str, list[X], dict[K, V], X | None)."""
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, argument) for argument in arguments)
+    if origin is list:
+        return isinstance(value, list) and all(_fits(item, arguments[0]) for item in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _fits(k, arguments[0]) and _fits(v, arguments[1]) for k, v in value.items()
+        )
+    if hint is type(None):
+        return value is None
+    if hint in (int, float):  # JSON writes 2.0 as 2; a bool is no number here
+        return isinstance(value, int | hint) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _spelled(hint: object) -> str:
+    return hint.__name__ if isinstance(hint, type) else str(hint)

@@ -35,8 +35,41 @@ def read_info(blob: bytes) -> contract.Info:
     info = contract.parse_info(blob)
     if info.get(keys.VERSION, 0) <= release1.LAST_VERSION:
         info = release1.upgrade_info(info)
+    _check_layout(info)
     _check_series(info)
     return info
+
+
+def _check_layout(info: contract.Info) -> None:
+    """`channels` a list of items (or one list per probe); `tile` and `grid`, if given, two positive ints."""
+    channels = info.get(keys.CHANNELS, [])
+    if not isinstance(channels, list) or not (
+        all(map(_item, channels)) or all(isinstance(row, list) and all(map(_item, row)) for row in channels)
+    ):
+        raise ValueError(
+            f"info {keys.CHANNELS!r} must be a list of numbers or names, or one such list per probe, "
+            f"got {channels!r:.100}"
+        )
+    for key, sides in ((keys.TILE, "[height, width]"), (keys.GRID, "[rows, columns]")):
+        value = info.get(key)
+        if value is not None and not (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(_whole(side) and 0 < side <= _MAX_SIDE for side in value)
+        ):
+            raise ValueError(f"info {key!r} must be {sides}, each in 1..{_MAX_SIDE}, got {value!r:.100}")
+
+
+_MAX_SIDE = 1 << 15  # pixels or tiles along one side of an atlas: far beyond any logged one
+
+
+def _item(value: object) -> bool:
+    """An atlas item: a channel or class number, or a name."""
+    return isinstance(value, str) or _finite_number(value)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_series(info: contract.Info) -> None:

@@ -7,6 +7,7 @@ either: infos are read through infos.read_info, which gives every version today'
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 from tensorboard import errors
@@ -17,12 +18,19 @@ from tensorboard.util import tb_logging
 from werkzeug import wrappers
 
 from tb_cnnviz import contract
-from tb_cnnviz.tensorboard.infos import InfoCache, StepInfo, read_info
-from tb_cnnviz.tensorboard.requests import UnreadableInfoError, context, int_arg, json_answer, str_arg
-from tb_cnnviz.tensorboard.runs import describe_run
+from tb_cnnviz.tensorboard.infos import InfoCache, StepInfo, Unreadable, read_info
+from tb_cnnviz.tensorboard.requests import (
+    UnreadableInfoError,
+    UnreadablePictureError,
+    context,
+    int_arg,
+    json_answer,
+    str_arg,
+)
+from tb_cnnviz.tensorboard.runs import RunDescriber
 from tb_cnnviz.tensorboard.series import series_answer
 from tb_cnnviz.tensorboard.static import frontend_dir, read_static
-from tb_cnnviz.tensorboard.strips import channel_strip, tile_position
+from tb_cnnviz.tensorboard.strips import Frame, channel_strip, check_picture, tile_position
 
 logger = tb_logging.get_logger()
 
@@ -31,6 +39,8 @@ _ALL_STEPS = 1 << 30  # read-time stand-in for "every step": downsample=0 return
 _IMAGE_CACHE_SECONDS = 600  # a logged step never changes
 _CONCURRENT_READS = 16
 _INFO_CACHE_SIZE = 20_000  # steps' infos kept in memory (a few KB each)
+_SKIPPED_HEADER = "X-CNNViz-Skipped-Steps"  # the strip's blank frames of bad steps, by step
+_SKIPPED_LISTED = 100  # steps the header names at most
 
 
 class CNNVizLoader(base_plugin.TBLoader):
@@ -54,6 +64,8 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         self._downsample = samples if samples > 0 else _ALL_STEPS
         self._frontend = frontend_dir()
         self._infos = InfoCache(_INFO_CACHE_SIZE, logger)
+        self._runs = RunDescriber()
+        self._unreadable_blobs: set[str] = set()  # blob keys the data provider failed to read (logged once)
         self._readers = ThreadPoolExecutor(max_workers=_CONCURRENT_READS, thread_name_prefix="cnnviz-read")
 
     def get_plugin_apps(self) -> dict:
@@ -80,7 +92,9 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         listing = self._data_provider.list_blob_sequences(
             ctx, experiment_id=experiment, plugin_name=contract.PLUGIN_NAME
         )
-        return json_answer(request, {"runs": [describe_run(run, tags) for run, tags in sorted(listing.items())]})
+        return json_answer(
+            request, {"runs": [self._runs.describe_run(run, tags) for run, tags in sorted(listing.items())]}
+        )
 
     @wrappers.Request.application
     def _serve_steps(self, request: wrappers.Request) -> wrappers.Response:
@@ -92,10 +106,16 @@ class CNNVizPlugin(base_plugin.TBPlugin):
     def _serve_info(self, request: wrappers.Request) -> wrappers.Response:
         blobs = self._blobs_at_step(request)
         try:
+            if len(blobs) <= contract.INFO_BLOB:
+                raise ValueError("the step holds no blobs, so no info")
             info = read_info(self._read(request, blobs[contract.INFO_BLOB]))
+            try:
+                answer = json.dumps(info, allow_nan=False)
+            except ValueError:
+                raise ValueError("its info holds NaN or Infinity, which a browser's JSON cannot read") from None
         except ValueError as error:
             raise UnreadableInfoError(f"step {request.args['step']} of this tag: {error}") from None
-        return json_answer(request, info, expires=_IMAGE_CACHE_SECONDS)
+        return http_util.Respond(request, answer, "application/json", expires=_IMAGE_CACHE_SECONDS)
 
     @wrappers.Request.application
     def _serve_series(self, request: wrappers.Request) -> wrappers.Response:
@@ -124,9 +144,22 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             raise errors.NotFoundError(f"no tile of channel {channel} in image {index} at any step of this tag")
         wanted = [datum.values[index] for datum, at in zip(series, positions, strict=True) if at is not None]
         read = iter(self._read_many(request, wanted))
-        atlases = [next(read) if position is not None else None for position in positions]
-        layout = next(row for row, at in zip(reversed(rows), reversed(positions), strict=True) if at is not None)
-        return http_util.Respond(request, channel_strip(atlases, positions, layout.grid, layout.tile), "image/png")
+        frames = [
+            Frame(next(read), at, row.grid, row.tile) if at is not None else None
+            for row, at in zip(rows, positions, strict=True)
+        ]
+        png, blank = channel_strip(frames)
+        skipped = {
+            datum.step: row.reason for datum, row in zip(series, rows, strict=True) if isinstance(row, Unreadable)
+        }
+        skipped.update({series[frame].step: reason for frame, reason in blank.items()})
+        if png is None:
+            step, reason = next(iter(sorted(skipped.items())))
+            raise UnreadablePictureError(
+                f"no step's tile of channel {channel} in image {index} can be read; step {step}: {reason}"
+            )
+        listed = ",".join(str(step) for step in sorted(skipped)[:_SKIPPED_LISTED])
+        return http_util.Respond(request, png, "image/png", headers=[(_SKIPPED_HEADER, listed)] if listed else None)
 
     @wrappers.Request.application
     def _serve_image(self, request: wrappers.Request) -> wrappers.Response:
@@ -136,7 +169,14 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             raise errors.NotFoundError(
                 f"index {index} is out of range: this step has images {contract.FIRST_PICTURE_BLOB}..{len(blobs) - 1}"
             )
-        return http_util.Respond(request, self._read(request, blobs[index]), "image/png", expires=_IMAGE_CACHE_SECONDS)
+        picture = self._read(request, blobs[index])
+        try:
+            check_picture(picture)
+        except ValueError as error:
+            raise UnreadablePictureError(
+                f"picture {index} of step {request.args['step']} of this tag: {error}"
+            ) from None
+        return http_util.Respond(request, picture, "image/png", expires=_IMAGE_CACHE_SECONDS)
 
     @wrappers.Request.application
     def _serve_static(self, request: wrappers.Request) -> wrappers.Response:
@@ -172,15 +212,31 @@ class CNNVizPlugin(base_plugin.TBPlugin):
 
     def _step_infos(self, request: wrappers.Request, series: list) -> list:
         """Each step's StepInfo, or Unreadable with the reason; cached, the missing ones read concurrently."""
-        infos = [datum.values[contract.INFO_BLOB] for datum in series]
+        infos = [datum.values[contract.INFO_BLOB] for datum in series if len(datum.values) > contract.INFO_BLOB]
         where = f"run {request.args.get('run')!r} tag {request.args.get('tag')!r}"
-        return self._infos.get_many(infos, lambda blobs: self._read_many(request, blobs), where)
+        read = iter(self._infos.get_many(infos, lambda blobs: self._read_many(request, blobs), where))
+        empty = Unreadable("the step holds no blobs, so no info")
+        return [next(read) if len(datum.values) > contract.INFO_BLOB else empty for datum in series]
 
     def _read(self, request: wrappers.Request, blob: provider.BlobReference) -> bytes:
         ctx, _ = context(request)
         return self._data_provider.read_blob(ctx, blob_key=blob.blob_key)
 
     def _read_many(self, request: wrappers.Request, blobs: list[provider.BlobReference]) -> list[bytes]:
-        """Blobs in order, read concurrently: each read waits ~40 ms on the data server, not on the CPU."""
+        """Blobs in order, read concurrently: each read waits ~40 ms on the data server, not on the CPU.
+
+        A blob the data provider cannot read reads as b"" (neither JSON nor PNG), so it costs its step
+        alone; the first failure of each blob is logged.
+        """
         ctx, _ = context(request)
-        return list(self._readers.map(lambda blob: self._data_provider.read_blob(ctx, blob_key=blob.blob_key), blobs))
+
+        def read(blob: provider.BlobReference) -> bytes:
+            try:
+                return self._data_provider.read_blob(ctx, blob_key=blob.blob_key)
+            except errors.PublicError as error:
+                if blob.blob_key not in self._unreadable_blobs:
+                    self._unreadable_blobs.add(blob.blob_key)
+                    logger.warning("cnnviz: cannot read blob %r: %s", blob.blob_key, error)
+                return b""
+
+        return list(self._readers.map(read, blobs))

@@ -15,6 +15,12 @@ class UnreadableInfoError(errors.PublicError):
     http_code = 422
 
 
+class UnreadablePictureError(errors.PublicError):
+    """A step's picture that is not a PNG or cannot be cut (corrupt, too large): 422, with the reason."""
+
+    http_code = 422
+
+
 def context(request: wrappers.Request) -> tuple:
     """(request context, experiment id) that every data-provider call takes."""
     return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)

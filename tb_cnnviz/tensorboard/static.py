@@ -23,9 +23,11 @@ def read_static(folder: Path, name: str) -> tuple[bytes, str]:
     """(content, content type) of frontend file `name`; NotFoundError for anything but a plain file inside `folder`."""
     parts = name.split("/")  # no absolute paths or backslashes either: neither matches _NAME_PART
     if not all(_NAME_PART.fullmatch(part) for part in parts):
-        raise errors.NotFoundError(f"no frontend file {name!r}")
+        raise errors.NotFoundError(f"no frontend file {name[:200]!r}")
     file = folder.joinpath(*parts)
-    if not file.is_file():
-        raise errors.NotFoundError(f"no frontend file {name!r}")
+    try:
+        content = file.read_bytes()
+    except OSError:  # missing, a folder, or a name the file system refuses (ENAMETOOLONG)
+        raise errors.NotFoundError(f"no frontend file {name[:200]!r}") from None
     content_type = _TYPES.get(file.suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
-    return file.read_bytes(), content_type
+    return content, content_type
