@@ -38,6 +38,17 @@ def small_cnn(in_channels: int = 1) -> nn.Sequential:
     )
 
 
+def five_class_cnn(seed: int) -> nn.Sequential:
+    """A small 5-class CNN with its initial random weights (seeded): it separates classes only weakly."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(16 * 7 * 7, 5),
+        )  # fmt: skip
+
+
 def write_training_logdir(
     run_dir: Path,
     steps: int,

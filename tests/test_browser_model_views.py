@@ -10,6 +10,7 @@ import urllib.parse
 
 import browser_tab
 import pytest
+import torch
 from browser_tab import (
     ARTIFACTS,
     CHART_VALUES,
@@ -21,9 +22,10 @@ from browser_tab import (
     served_image,
     texts,
 )
-from conftest import fetch_json, plugin_url, poll, tensorboard_server, write_training_logdir
+from conftest import fetch_json, five_class_cnn, plugin_url, poll, tensorboard_server, write_training_logdir
 
-from demo_training.data import CLASS_NAMES
+from demo_training.data import CLASS_NAMES, PIXEL_MEAN, PIXEL_STD
+from tb_cnnviz import ClassVisualization, CNNVizCallback
 
 # The page fixtures: pytest finds fixtures by name in the test module.
 browser, tab = browser_tab.browser, browser_tab.tab
@@ -34,6 +36,7 @@ OTHER_RUN = "run_other"  # saliency too, fewer steps: the run to compare with
 OTHER_STEPS = 2
 LAYERS_RUN = "run_layers"  # no model-level kind: no Model entry
 HOSTILE_RUN = "run_hostile"  # model-level kinds only, class names and probe labels that are HTML
+LOST_RUN = "run_lost"  # class images only, of the raw score on random weights: some lost to another class
 MODEL_KINDS = ("saliency", "grad_cam", "class_visualization", "fooling")
 KIND_LABELS = ["Saliency", "Grad-CAM", "Class images", "Fooling images"]
 HOSTILE_CLASSES = [f'<img src=x onerror="window.__pwned={index}">' for index in range(9)] + ["<b>bold</b> & <i>i</i>"]
@@ -57,6 +60,11 @@ def logdir(tmp_path_factory):
         class_names=HOSTILE_CLASSES,
         labels=HOSTILE_LABELS,
     )
+    probes = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    kinds = [ClassVisualization(objective="score", l2=1e-2)]
+    normalization = {"input_mean": [PIXEL_MEAN], "input_std": [PIXEL_STD]}
+    with CNNVizCallback(five_class_cnn(0), probes, log_dir=str(logdir / LOST_RUN), kinds=kinds, **normalization) as viz:
+        viz.log(0)
     return logdir
 
 
@@ -66,6 +74,7 @@ def server(logdir):
         # The tab caches the runs listing and step lists; let TensorBoard finish reading the event files first.
         expected = [(MODEL_RUN, kind, MODEL_STEPS) for kind in MODEL_KINDS]
         expected += [(OTHER_RUN, "saliency", OTHER_STEPS), (HOSTILE_RUN, "class_visualization", 1)]
+        expected += [(LOST_RUN, "class_visualization", 1)]
         for run, kind, count in expected:
             url = plugin_url(base, "steps", run=run, tag=model_tag(kind))
             poll(lambda url=url: _steps(url), lambda steps, count=count: len(steps) == count)
@@ -347,6 +356,28 @@ def test_the_filmstrip_of_a_probe_or_class_shows_it_at_every_step_with_its_chart
     infos = [served_info(server, "fooling", step) for step in range(MODEL_STEPS)]
     assert texts(frame, ".filmstrip .frame-caption") == [fooling_caption(tab, info, probe) for info in infos]
     tab.keep_screenshot("cnnviz-model-fooling-filmstrip-1400x900")
+    assert_clean(tab)
+
+
+def test_a_class_image_the_model_classifies_as_another_class_is_flagged_lost(server, tab):
+    frame = tab.open(f"{server}/#cnnviz&p.cnnviz.run={LOST_RUN}")  # no layers, one kind: the class images
+    frame = tab.wait_for_grid(source=model_source("class_visualization", 0, run=LOST_RUN))
+    info = served_info(server, "class_visualization", 0, run=LOST_RUN)
+    lost = [p for p, (c, seen) in enumerate(zip(info["channels"], info["predicted"], strict=True)) if c != seen]
+    assert lost and len(lost) < len(info["channels"]), info["predicted"]
+    flagged = frame.eval_on_selector_all(
+        ".grid[data-panel=shown] .tile.flagged[data-flag=lost]", "tiles => tiles.map(t => Number(t.dataset.position))"
+    )
+    assert flagged == lost
+    assert texts(frame, ".grid[data-panel=shown] .tile.flagged .tile-flag") == ["lost"] * len(lost)
+    assert frame.get_attribute(f".tile[data-position='{lost[0]}']", "aria-label") == f"Class {lost[0]} (lost)"
+    tab.page.mouse.move(0, 0)  # no tile hovered: the info bar sums up the classes
+    details = ".grid[data-panel=shown] .channel-details"
+    assert f"{len(lost)} lost (classified as another class)" in frame.text_content(details)
+    frame.hover(f".grid[data-panel=shown] .tile >> nth={lost[0]}")
+    assert f"classified as class {info['predicted'][lost[0]]}" in frame.text_content(details)
+    assert "objective score" in frame.text_content(details)
+    tab.keep_screenshot("cnnviz-model-class-images-lost")
     assert_clean(tab)
 
 

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import read_cnnviz_events, small_cnn
+from conftest import five_class_cnn, read_cnnviz_events, small_cnn
 from PIL import Image
 from torch import nn
 from trained_demo import trained_fashion_cnn
@@ -106,6 +106,34 @@ def test_class_images_are_recognized_by_the_model_as_their_class(logged):
         probabilities = model((pictures[:, None] - PIXEL_MEAN) / PIXEL_STD).softmax(dim=1)
     assert probabilities.argmax(dim=1).tolist() == list(range(10)), "each class image is its class to the model"
     np.testing.assert_allclose(info["probabilities"], probabilities.diagonal().numpy(), atol=0.05)
+    assert info["predicted"] == list(range(10)) and info["objective"] == "log_softmax"
+
+
+@pytest.mark.parametrize(
+    ("options", "all_win"), [({}, True), ({"objective": "score", "l2": 1e-2}, False)], ids=["default", "raw-score"]
+)
+def test_class_images_say_which_class_the_model_sees_in_them(tmp_path, options, all_win):
+    """A random-weight model: at the default each image is its class; the raw score (the paper's, at the former
+    l2 = 0.01) loses some to another class, and the info says which, as the model classifies the logged tile."""
+    model = five_class_cnn(0)
+    probes = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    kinds = [ClassVisualization(**options)]
+    with CNNVizCallback(model, probes, log_dir=str(tmp_path), kinds=kinds, **NORMALIZATION) as viz:
+        viz.log(0)
+    info, atlas = info_and_atlas(read_cnnviz_events(tmp_path), "class_visualization", 0)
+    assert info["objective"] == options.get("objective", "log_softmax") and info["channels"] == list(range(5))
+    pictures = torch.stack([torch.from_numpy(tile(atlas, info, c).astype(np.float32) / 255) for c in range(5)])
+    with torch.no_grad():
+        logits = model((pictures[:, None] - PIXEL_MEAN) / PIXEL_STD)
+    # The logged tile is rounded to 8 bits: compare where the model's choice is not a near tie.
+    top2 = logits.softmax(dim=1).topk(2, dim=1).values
+    clear = (top2[:, 0] - top2[:, 1] > 1e-3).tolist()
+    assert sum(clear) >= 4, top2
+    drawn = logits.argmax(dim=1).tolist()
+    assert [p for p, c in zip(info["predicted"], clear, strict=True) if c] == [
+        d for d, c in zip(drawn, clear, strict=True) if c
+    ]
+    assert (info["predicted"] == list(range(5))) is all_win, info["predicted"]
 
 
 def test_fooling_shows_original_changed_and_magnified_difference_towards_fixed_targets(logged):

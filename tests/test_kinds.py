@@ -57,6 +57,10 @@ def logged(tmp_path, kinds, steps=(0,), **options) -> dict:
         (lambda: Deconv(dataset_every=0), r"Deconv dataset_every must be an int >= 1, got 0"),
         (lambda: ClassVisualization(l2=-1.0), r"ClassVisualization l2 must be a number >= 0, got -1.0"),
         (lambda: ClassVisualization(lr=0), r"ClassVisualization lr must be a number > 0, got 0"),
+        (
+            lambda: ClassVisualization(objective="logit"),
+            r"ClassVisualization objective 'logit' is unknown; choose one of \['log_softmax', 'margin', 'score'\]",
+        ),
         (lambda: Fooling(step_size=0.0), r"Fooling step_size must be a number > 0, got 0.0"),
     ],
 )

@@ -4,6 +4,14 @@ import { defineKind } from "./kind.js";
 import { className, modelKind } from "./model-kind.js";
 import { pictures } from "./pictures.js";
 
+const LOST = Object.freeze({ text: "lost", why: "classified as another class" });
+
+/** A class image the model does not classify as its class (logs before `predicted` draw unflagged). */
+export function lostFlag(info, probe, position) {
+  const predicted = info.predicted?.[position];
+  return predicted == null || predicted === info.channels[position] ? null : LOST;
+}
+
 export default defineKind("class_visualization", {
   ...modelKind,
   ...pictures,
@@ -16,6 +24,8 @@ export default defineKind("class_visualization", {
   details: (info, probe, position) => [
     ["score", formatNumber(info.scores[position])],
     ["probability", formatPercent(info.probabilities[position])],
+    ...(lostFlag(info, probe, position) ? [["classified as", className(info, info.predicted[position])]] : []),
+    ["objective", info.objective ?? "score"],
     ["optimization steps", String(info.steps)],
     ["L2 penalty", formatNumber(info.l2)],
   ],
@@ -24,5 +34,6 @@ export default defineKind("class_visualization", {
     { stat: "probability", label: "Probability", format: formatPercent, range: [0, 1] },
     { stat: "score", label: "Score" },
   ],
+  flag: lostFlag,
   frameCaption: ({ values }) => (values.probability == null ? null : formatPercent(values.probability)),
 });

@@ -8,12 +8,17 @@ from typing import TYPE_CHECKING, ClassVar, TypedDict
 
 import torch
 
-from tb_cnnviz.methods.class_visualization import class_visualization
+from tb_cnnviz.methods.class_visualization import OBJECTIVES, ClassImages, class_visualization
 from tb_cnnviz.methods.maximize import DEFAULT_MEMORY_BUDGET
 from tb_cnnviz.methods.transforms import RobustnessTransforms
 from tb_cnnviz.writer.atlas import single_atlas
 from tb_cnnviz.writer.kinds.base import ModelKind
-from tb_cnnviz.writer.kinds.options import check_image_optimization, model_classes, optimization_settings
+from tb_cnnviz.writer.kinds.options import (
+    check_choice,
+    check_image_optimization,
+    model_classes,
+    optimization_settings,
+)
 from tb_cnnviz.writer.pictures import unit_range_pictures
 from tb_cnnviz.writer.record import Record, new_info
 from tb_cnnviz.writer.statistics import rounded
@@ -32,6 +37,8 @@ class ClassVisualizationInfo(TypedDict, total=False):
     class_names: list[str] | None
     scores: list[float | None]  # each class's score (logit) on its own image
     probabilities: list[float | None]  # its softmax probability there
+    predicted: list[int]  # the class the model predicts for each image: the tab flags one not its own
+    objective: str  # what was maximized (class_visualization.OBJECTIVES)
     steps: int
     l2: float
 
@@ -42,14 +49,16 @@ class ClassVisualization(ModelKind):
 
     `classes`: None for every class, or the probes' predicted classes when the model has more than 16;
     fixed at the first log. `size`: None for the probes' size. The rest as in class_visualization;
-    `steps` defaults to a cheap 64, which already shows a class's strokes on small models.
+    `steps` defaults to a cheap 64, which already shows a class's strokes on small models; `objective`
+    to "log_softmax", so that an image is of its class even early in training ("score" is the paper's).
     """
 
     name: ClassVar[str] = NAME
     classes: Sequence[int] | None = None
     steps: int = 64
     size: int | tuple[int, int] | None = None
-    l2: float = 1e-2
+    l2: float = 1e-3
+    objective: str = "log_softmax"
     param: str = "fourier"
     decorrelate: bool = True
     transforms: bool | RobustnessTransforms | None = True
@@ -64,6 +73,7 @@ class ClassVisualization(ModelKind):
         check_image_optimization("ClassVisualization", self)
         if isinstance(self.l2, bool) or not isinstance(self.l2, (int, float)) or self.l2 < 0:
             raise ValueError(f"ClassVisualization l2 must be a number >= 0, got {self.l2!r}")
+        check_choice("ClassVisualization", "objective", self.objective, OBJECTIVES)
 
     def fix(self, context: StepContext) -> None:
         probabilities = context.probabilities
@@ -73,12 +83,11 @@ class ClassVisualization(ModelKind):
     def records(self, context: StepContext) -> Iterator[Record]:
         probes = context.probes
         result = class_visualization(
-            context.model, self._classes, size=self.size or probes.size, l2=self.l2, seed=context.seed,
-            in_channels=probes.images.shape[1], input_mean=probes.input_mean, input_std=probes.input_std,
-            **optimization_settings(self),
+            context.model, self._classes, size=self.size or probes.size, l2=self.l2, objective=self.objective,
+            seed=context.seed, in_channels=probes.images.shape[1], input_mean=probes.input_mean,
+            input_std=probes.input_std, **optimization_settings(self),
         )  # fmt: skip
-        yield Record(*render(result.images, result.classes, result.scores, result.probabilities,
-                             class_names=probes.class_names, steps=self.steps, l2=self.l2))  # fmt: skip
+        yield Record(*render(result, class_names=probes.class_names, steps=self.steps, l2=self.l2))
 
 
 def default_classes(probabilities: torch.Tensor) -> list[int]:
@@ -88,21 +97,13 @@ def default_classes(probabilities: torch.Tensor) -> list[int]:
     return list(dict.fromkeys(probabilities.argmax(dim=1).tolist()))
 
 
-def render(
-    images: torch.Tensor,
-    classes: list[int],
-    scores: torch.Tensor,
-    probabilities: torch.Tensor,
-    *,
-    class_names: list[str] | None,
-    steps: int,
-    l2: float,
-) -> tuple[dict, list]:
+def render(result: ClassImages, *, class_names: list[str] | None, steps: int, l2: float) -> tuple[dict, list]:
     """Info and one atlas of the (K, C, H, W) class images, in [0, 1], one tile per class."""
-    layout, atlas = single_atlas(unit_range_pictures(images))
-    score, probability = rounded(scores), rounded(probabilities)
+    layout, atlas = single_atlas(unit_range_pictures(result.images))
+    score, probability = rounded(result.scores), rounded(result.probabilities)
     info = new_info(
-        NAME, channels=list(classes), **layout, class_names=class_names, scores=score, probabilities=probability,
+        NAME, channels=list(result.classes), **layout, class_names=class_names, scores=score,
+        probabilities=probability, predicted=[int(c) for c in result.predicted.tolist()], objective=result.objective,
         steps=steps, l2=l2, series={"probability": list(probability), "score": list(score)},
     )  # fmt: skip
     return info, [atlas]
