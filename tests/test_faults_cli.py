@@ -190,9 +190,14 @@ BAD_INPUTS = [
         "a --logdir under a file",
         lambda root, tmp: ["--logdir", str(write_file(tmp / "log", b"") / "run")],
         1,
-        "part of that path is a file, not a folder",
+        "log, which is a file; give a folder",
     ),
-    ("an unknown layer", lambda root, tmp: ["--layers", "conv9"], 1, "unknown layer 'conv9'"),
+    (
+        "an unknown layer",
+        lambda root, tmp: ["--layers", "conv9", "--logdir", str(tmp / "new-run")],
+        1,
+        "unknown layer 'conv9'",
+    ),
     ("an unknown kind", lambda root, tmp: ["--kinds", "filterz"], 2, "argument --kinds: invalid choice: 'filterz'"),
     ("--max-channels 0", lambda root, tmp: ["--max-channels", "0"], 2, "'0' is not a positive whole number"),
     ("--image-size 0 28", lambda root, tmp: ["--image-size", "0", "28"], 2, "'0' is not a positive whole number"),
@@ -222,6 +227,8 @@ def test_a_bad_input_is_one_line_and_an_exit_status(inputs, tmp_path, capsys, ma
     assert len(errors) == 1 and errors[0].startswith("tb-cnnviz") and ": error: " in errors[0], stderr
     assert message in errors[0]
     assert files_of(inputs / "run") == earlier, "the earlier run's files are untouched"
+    made = [path for path in tmp_path.rglob("*") if path.is_dir() and path.name != "none"]  # "none": a case's input
+    assert all(any(path.iterdir()) for path in made), "no empty run folder is left behind"
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -79,7 +80,7 @@ def log_checkpoints_command(arguments: argparse.Namespace) -> None:
         state_dict_for(model, contents, path)
         positions[path] = stored_position(contents)
     ordered, how = order_checkpoints(positions)
-    _make_logdir(arguments.logdir)
+    _check_logdir(arguments.logdir)
     print(f"tb-cnnviz: {len(ordered)} checkpoints, ordered by {how}", file=sys.stderr)
 
     report = _Report()
@@ -163,16 +164,15 @@ class _Report:
             tqdm.write(f"tb-cnnviz: {message}", file=sys.stderr)
 
 
-def _make_logdir(logdir: str) -> None:
-    """Create the run folder now, so a path that cannot be one fails before any logging, in the user's terms."""
-    try:
-        os.makedirs(logdir, exist_ok=True)
-    except FileExistsError as error:
-        raise CommandError(f"--logdir {logdir} is a file; give a folder (it is created if missing)") from error
-    except NotADirectoryError as error:
-        raise CommandError(f"--logdir {logdir}: part of that path is a file, not a folder") from error
-    except OSError as error:
-        raise CommandError(f"--logdir {logdir} cannot be created: {error.strerror}") from error
+def _check_logdir(logdir: str) -> None:
+    """Fail now, in the user's terms, if the run folder cannot be made; it is made when the first step is written."""
+    path = Path(logdir)
+    existing = next(folder for folder in (path, *path.parents, Path(".")) if folder.exists())
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"is under {existing}, which is a file"
+        raise CommandError(f"--logdir {logdir} {where}; give a folder (it is created if missing)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CommandError(f"--logdir {logdir}: no permission to write in {existing}")
 
 
 def _one_line(error: object) -> str:
