@@ -160,6 +160,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--kinds", nargs="+", default=list(ALL_KINDS), choices=ALL_KINDS, help="what CNN Viz logs (default: all)"
     )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=6006,
+        help="the port the closing message tells you to open (scripts/demo.sh passes the one it serves)",
+    )
     return parser.parse_args(argv)
 
 
@@ -207,8 +213,8 @@ def main(argv: Sequence[str] | None = None) -> float:
     minutes, seconds = divmod(time.perf_counter() - started, 60)
     print(f"\nTest accuracy: {test_accuracy:.2%} after {args.epochs} epochs ({minutes:.0f} min {seconds:.0f} s).")
     print(f"Logs in {run_dir}. To browse them in the CNN Viz tab:")
-    print(f"    tensorboard --logdir {args.logdir}")
-    print("and open http://localhost:6006/#cnnviz")
+    print(f"    tensorboard --logdir {args.logdir} --port {args.port}")
+    print(f"and open http://localhost:{args.port}/#cnnviz")
     return test_accuracy
 
 

@@ -6,6 +6,8 @@ accuracy is measured by running `python -m demo_training.train`.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import pytest
@@ -24,23 +26,26 @@ from tb_cnnviz.writer.kinds.deconv import TOP
 
 EPOCHS = 2
 CONV_LAYERS = ["features.conv1", "features.conv2", "features.conv3"]
+PORT = 6123  # not TensorBoard's default, so a message naming 6006 regardless fails
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    """One short demo run shared by the tests below: (test accuracy, run directory)."""
+    """One short demo run shared by the tests below: (test accuracy, run directory, what it printed)."""
     logdir = tmp_path_factory.mktemp("runs")
-    accuracy = main(["--epochs", str(EPOCHS), "--train-subset", "3000", "--logdir", str(logdir), "--run-name", "short"])
-    return accuracy, logdir / "short"
+    arguments = ["--epochs", str(EPOCHS), "--train-subset", "3000", "--logdir", str(logdir), "--run-name", "short"]
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        accuracy = main([*arguments, "--port", str(PORT)])
+    return accuracy, logdir / "short", printed.getvalue()
 
 
 def test_accuracy_is_well_above_chance(finished_run):
-    accuracy, _ = finished_run
+    accuracy, _, _ = finished_run
     assert accuracy > 0.6, f"test accuracy {accuracy:.1%} after {EPOCHS} short epochs (chance is 10%)"
 
 
 def test_run_holds_every_kind_of_every_conv_layer_at_every_epoch(finished_run):
-    _, run_dir = finished_run
+    _, run_dir, _ = finished_run
     events = EventAccumulator(str(run_dir), size_guidance={"tensors": 0}).Reload()
 
     content = events.PluginTagToContent(contract.PLUGIN_NAME)
@@ -67,9 +72,16 @@ def test_run_holds_every_kind_of_every_conv_layer_at_every_epoch(finished_run):
 
 
 def test_each_epoch_leaves_a_checkpoint_that_loads(finished_run):
-    _, run_dir = finished_run
+    _, run_dir, _ = finished_run
     checkpoints = sorted((run_dir / "checkpoints").glob("*.pt"))
     assert len(checkpoints) == EPOCHS
     saved = torch.load(checkpoints[-1], weights_only=True)
     assert saved["epoch"] == EPOCHS - 1
     FashionCNN().load_state_dict(saved["model"])
+
+
+def test_the_closing_message_names_the_port_to_open(finished_run):
+    _, _, printed = finished_run
+    assert f"tensorboard --logdir {finished_run[1].parent} --port {PORT}" in printed
+    assert f"open http://localhost:{PORT}/#cnnviz" in printed
+    assert "6006" not in printed

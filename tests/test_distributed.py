@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import os
+import sys
+import threading
 from pathlib import Path
 
 import torch
@@ -84,6 +87,14 @@ def train(rank: int, log_dir: Path | None) -> tuple[dict[str, torch.Tensor], lis
 
 
 def worker(rank: int, directory: Path) -> None:
+    """One rank: both trainings, its results saved, then a teardown that leaves nothing to chance at exit.
+
+    Every rank waits at a barrier (no collective is in flight when any rank tears down), then destroys the
+    process group. The gloo group outlives that: once DDP has used it, torch keeps references to it, so
+    its threads (gloo_tcp_loop, pt_gloo_runloop) still run, and interpreter exit would destroy them
+    while they run: on a busy machine rank 1 once aborted there ("terminate called without an active
+    exception"). So a rank whose work succeeded leaves with os._exit(0) once its results are on disk.
+    """
     torch.set_num_threads(1)
     dist.init_process_group(
         "gloo",
@@ -95,9 +106,16 @@ def worker(rank: int, directory: Path) -> None:
     try:
         with_callback, calls = train(rank, directory / f"logs-rank{rank}")
         without_callback, _ = train(rank, None)
-        torch.save({"with": with_callback, "without": without_callback, "calls": calls}, directory / f"rank{rank}.pt")
+        # The callback's writer thread (rank 0) is joined by close(): no thread of ours outlives the training.
+        threads = [thread.name for thread in threading.enumerate() if thread is not threading.main_thread()]
+        results = {"with": with_callback, "without": without_callback, "calls": calls, "threads": threads}
+        torch.save(results, directory / f"rank{rank}.pt")
+        dist.barrier()
     finally:
         dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def test_ddp_training_logs_from_rank_zero_only_and_is_unchanged(tmp_path):
@@ -107,6 +125,7 @@ def test_ddp_training_logs_from_rank_zero_only_and_is_unchanged(tmp_path):
     parameter_names = {name for name, _ in small_cnn().named_parameters()}
     for rank, result in enumerate(results):
         assert result["calls"] == [], f"rank {rank}: the callback issued collectives {result['calls']}"
+        assert result["threads"] == [], f"rank {rank}: threads left running after close(): {result['threads']}"
         for name, tensor in result["with"].items():
             assert torch.equal(tensor, result["without"][name]), f"rank {rank}: {name} differs from the run without"
         # Parameters stay in sync; BatchNorm statistics are each rank's own since the last forward.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import re
+import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", 
 # Keys holding the checkpoint's place in training, preferred in this order.
 ORDER_KEYS = ("epoch", "global_step", "step")
 _LISTED_KEYS = 8
+_ZIP_MAGIC = b"PK\x03\x04"  # how torch.save's default format, a zip archive, begins
+_PICKLE_PROTOCOL = b"\x80"  # how its legacy format, pickle protocol 2 or later, begins
 
 
 class CheckpointError(ValueError):
@@ -42,6 +45,10 @@ def expand_checkpoint_paths(patterns: Iterable[str]) -> list[Path]:
     for pattern in patterns:
         matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
         files = [Path(match) for match in matches if Path(match).is_file()]
+        if not files and Path(pattern).is_dir():
+            raise CheckpointError(
+                f"{pattern!r} is a folder; name the checkpoint files in it, e.g. '{Path(pattern) / '*.pt'}'"
+            )
         if not files:
             what = "no file matches the pattern" if glob.has_magic(pattern) else "no such file"
             raise CheckpointError(f"{what} {pattern!r}")
@@ -59,13 +66,38 @@ def load_checkpoint(path: Path, trust: bool = False) -> Any:
                 raise
             return torch.load(path, map_location="cpu", weights_only=not trust)  # the legacy format cannot mmap
     except Exception as error:
-        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
-        if unsafe:
-            raise CheckpointError(
-                f"{path} holds Python objects besides tensors ({unsafe.group(1)}); if you trust the file, pass "
-                "--trust-checkpoints to load it with full pickle (which can run code)"
-            ) from error
-        raise CheckpointError(f"cannot read {path} as a PyTorch checkpoint: {error}") from error
+        raise CheckpointError(_unreadable(path, error)) from error
+
+
+def non_finite_weights(state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Each floating-point tensor holding NaN or Inf, with how many of its values do: no view can be drawn from it."""
+    counts = {key: int((~torch.isfinite(tensor)).sum()) for key, tensor in state.items() if tensor.is_floating_point()}
+    return [f"{key} ({count} of {state[key].numel()} values)" for key, count in counts.items() if count]
+
+
+def _unreadable(path: Path, error: Exception) -> str:
+    """Why `path` did not load, in the user's terms: empty, truncated, unsafe, or not a checkpoint at all."""
+    unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+    if unsafe:
+        return (
+            f"{path} holds Python objects besides tensors ({unsafe.group(1)}); if you trust the file, pass "
+            "--trust-checkpoints to load it with full pickle (which can run code)"
+        )
+    size = path.stat().st_size
+    if size == 0:
+        return f"{path} is empty (0 bytes), not a PyTorch checkpoint; was it saved completely?"
+    with path.open("rb") as file:
+        start = file.read(4)
+    if (start == _ZIP_MAGIC and not zipfile.is_zipfile(path)) or _ended_early(error):
+        return (
+            f"{path} is truncated: it starts as a torch.save file but its end is missing ({size} bytes); "
+            "it was cut off while being saved or copied, so save or copy it again"
+        )
+    if start[:1] != _PICKLE_PROTOCOL:
+        reason = f"it is neither torch.save's zip archive nor its older pickle format (it begins {start!r})"
+    else:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return f"{path} is not a PyTorch checkpoint (a file torch.save wrote): {reason}"
 
 
 def stored_position(contents: Any) -> dict[str, int]:
@@ -186,3 +218,8 @@ def _last_number(text: str) -> int | None:
 
 def _natural_key(name: str) -> list:
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)]
+
+
+def _ended_early(error: Exception) -> bool:
+    """torch.load's legacy format reports a cut-off file as EOFError, or as "unexpected EOF" once tensors start."""
+    return isinstance(error, EOFError) or "unexpected EOF" in str(error)

@@ -14,15 +14,19 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from tb_cnnviz.cli import arguments as command_line
 from tb_cnnviz.cli import fashion_mnist
 from tb_cnnviz.cli.checkpoints import (
+    OrderedCheckpoint,
     expand_checkpoint_paths,
     load_checkpoint,
+    non_finite_weights,
     order_checkpoints,
     state_dict_for,
     stored_position,
@@ -33,21 +37,24 @@ from tb_cnnviz.cli.probe_images import ProbeImageError, load_probe_images
 from tb_cnnviz.methods.layers import first_conv
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device
 from tb_cnnviz.writer.callback import CNNVizCallback, CNNVizWarning
-from tb_cnnviz.writer.kinds import KINDS, kind_names
-from tb_cnnviz.writer.kinds.feature_maps import FeatureMaps
+from tb_cnnviz.writer.kinds import KINDS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `tb-cnnviz` console script; returns the exit status (1: an error, explained)."""
-    arguments = _parser().parse_args(argv)
+    """Entry point of the `tb-cnnviz` console script; returns the exit status (1: an error, explained on one line)."""
+    arguments = command_line.parser(list_layers_command, log_checkpoints_command).parse_args(argv)
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         arguments.command(arguments)
     except (ValueError, OSError, CNNVizWarning) as error:
-        print(f"tb-cnnviz: error: {error}", file=sys.stderr)
+        print(f"tb-cnnviz: error: {_one_line(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+class CommandError(ValueError):
+    """The command could not do all it was asked; the message says what, after what was done is kept."""
 
 
 def list_layers_command(arguments: argparse.Namespace) -> None:
@@ -73,11 +80,14 @@ def log_checkpoints_command(arguments: argparse.Namespace) -> None:
         state_dict_for(model, contents, path)
         positions[path] = stored_position(contents)
     ordered, how = order_checkpoints(positions)
+    _check_logdir(arguments.logdir)
     print(f"tb-cnnviz: {len(ordered)} checkpoints, ordered by {how}", file=sys.stderr)
 
-    # A visualization failure is a warning inside a training loop; here it is the command's error.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", CNNVizWarning)
+    report = _Report()
+    # A visualization problem is a warning inside a training loop; here it is reported once, naming the
+    # checkpoint, and the command goes on with the next one and ends with exit status 1.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CNNVizWarning)
         with CNNVizCallback(
             model,
             probes.images,
@@ -94,10 +104,86 @@ def log_checkpoints_command(arguments: argparse.Namespace) -> None:
             input_std=probes.input_std,
         ) as viz:
             for checkpoint in tqdm(ordered, desc="checkpoints", unit="checkpoint"):
-                contents = load_checkpoint(checkpoint.path, trust=arguments.trust_checkpoints)
-                model.load_state_dict(state_dict_for(model, contents, checkpoint.path))
+                state = state_dict_for(
+                    model, load_checkpoint(checkpoint.path, arguments.trust_checkpoints), checkpoint.path
+                )
+                if report.skipped_for_weights(checkpoint, non_finite_weights(state)):
+                    continue
+                model.load_state_dict(state)
                 viz.log(checkpoint.step)
-    print(f"tb-cnnviz: logged steps {ordered[0].step}..{ordered[-1].step} into {arguments.logdir}", file=sys.stderr)
+                report.warnings(checkpoint, caught)
+        report.warnings(None, caught)  # from the writer's last writes, at close
+    report.finish(ordered, arguments.logdir)
+
+
+class _Report:
+    """What the logging loop tells the user: each problem once, on one line naming the checkpoint, then a summary."""
+
+    def __init__(self) -> None:
+        self.shown: set[str] = set()
+        self.warned: set[OrderedCheckpoint | None] = set()  # None: a write that failed at close
+        self.skipped: list[OrderedCheckpoint] = []
+
+    def skipped_for_weights(self, checkpoint: OrderedCheckpoint, non_finite: list[str]) -> bool:
+        if non_finite:
+            self.skipped.append(checkpoint)
+            self._say(
+                f"skipped {checkpoint.path} (step {checkpoint.step}): its weights hold NaN or Inf values, "
+                f"{_listed(non_finite)}; no view can be drawn from them, so the other checkpoints are logged without it"
+            )
+        return bool(non_finite)
+
+    def warnings(self, checkpoint: OrderedCheckpoint | None, caught: list) -> None:
+        """Say each warning raised while logging `checkpoint` (None: while closing), then forget them."""
+        where = f"{checkpoint.path} (step {checkpoint.step})" if checkpoint else "closing the event file"
+        for warning in caught:
+            message = _one_line(warning.message).removeprefix("tb_cnnviz: ")
+            if issubclass(warning.category, CNNVizWarning):
+                self.warned.add(checkpoint)
+                self._say(f"warning: {where}: {message}")
+            else:
+                self._say(message)
+        caught.clear()
+
+    def finish(self, ordered: list[OrderedCheckpoint], logdir: str) -> None:
+        logged = [checkpoint.step for checkpoint in ordered if checkpoint not in self.skipped]
+        if not self.skipped and not self.warned:
+            print(f"tb-cnnviz: logged steps {logged[0]}..{logged[-1]} into {logdir}", file=sys.stderr)
+            return
+        problems = [
+            f"{len(self.skipped)} of {len(ordered)} checkpoints skipped" if self.skipped else "",
+            f"{len(self.warned - {None})} of {len(ordered)} logged with warnings" if self.warned - {None} else "",
+            "the last writes failed" if None in self.warned else "",
+        ]
+        kept = f"steps {_listed([str(step) for step in logged], 8)} in {logdir} are kept" if logged else "none logged"
+        raise CommandError(f"{', '.join(filter(None, problems))} (each named above); {kept}")
+
+    def _say(self, message: str) -> None:
+        if message not in self.shown:
+            self.shown.add(message)
+            tqdm.write(f"tb-cnnviz: {message}", file=sys.stderr)
+
+
+def _check_logdir(logdir: str) -> None:
+    """Fail now, in the user's terms, if the run folder cannot be made; it is made when the first step is written."""
+    path = Path(logdir)
+    existing = next(folder for folder in (path, *path.parents, Path(".")) if folder.exists())
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"is under {existing}, which is a file"
+        raise CommandError(f"--logdir {logdir} {where}; give a folder (it is created if missing)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CommandError(f"--logdir {logdir}: no permission to write in {existing}")
+
+
+def _one_line(error: object) -> str:
+    """An error's text on one line: a multi-line message from torch or PIL would break the one-line report."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return "; ".join(lines) or type(error).__name__
+
+
+def _listed(items: list[str], most: int = 4) -> str:
+    more = f" and {len(items) - most} more" if len(items) > most else ""
+    return ", ".join(items[:most]) + more
 
 
 def _input_channels(model: nn.Module) -> int:
@@ -116,93 +202,6 @@ def _check_model_takes(model: nn.Module, images: torch.Tensor, source: str) -> N
             f"the model cannot run on the probe images from {source} (shape {tuple(images.shape)}): {error}; "
             "give images of the size the model was trained on (--image-size H W resizes a folder's images)"
         ) from error
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tb-cnnviz", description="See what each layer of a CNN learns, in TensorBoard."
-    )
-    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    default_device = "cuda" if torch.cuda.is_available() else "cpu"
-
-    layers = commands.add_parser("layers", help="list layer names, types and output shapes for an input size")
-    layers.set_defaults(command=list_layers_command)
-    _add_model_arguments(layers, default_device)
-    layers.add_argument(
-        "--input-size",
-        type=int,
-        nargs=3,
-        required=True,
-        metavar=("C", "H", "W"),
-        help="one input image's size, e.g. 1 28 28",
-    )
-
-    checkpoints = commands.add_parser("checkpoints", help="log saved checkpoints as the steps of one run")
-    checkpoints.set_defaults(command=log_checkpoints_command)
-    _add_model_arguments(checkpoints, default_device)
-    checkpoints.add_argument(
-        "--checkpoints",
-        nargs="+",
-        required=True,
-        metavar="PATH_OR_GLOB",
-        help="checkpoint files or quoted glob patterns, e.g. 'ckpts/*.pt'",
-    )
-    _add_probe_arguments(checkpoints)
-    checkpoints.add_argument("--logdir", required=True, help="the run directory to write, e.g. runs/checkpoints")
-    checkpoints.add_argument(
-        "--layers",
-        nargs="+",
-        help="layer names or glob patterns, or 'all' for every Conv2d (default: every Conv2d of a model with "
-        "at most 6, else the first and the last at each spatial resolution, as the layers command marks them)",
-    )
-    checkpoints.add_argument(
-        "--kinds",
-        nargs="+",
-        choices=kind_names(),
-        default=[FeatureMaps.name],
-        help=f"what to log per layer, and model-level views (default: {FeatureMaps.name})",
-    )
-    checkpoints.add_argument(
-        "--class-names", nargs="+", metavar="NAME", help="one name per model output, shown by the model-level views"
-    )
-    checkpoints.add_argument("--max-channels", type=int, default=64, help="channels shown per layer (default: 64)")
-    checkpoints.add_argument(
-        "--trust-checkpoints",
-        action="store_true",
-        help="load checkpoints with full pickle (runs code in them: trusted files only)",
-    )
-    return parser
-
-
-def _add_model_arguments(parser: argparse.ArgumentParser, default_device: str) -> None:
-    parser.add_argument(
-        "--model",
-        required=True,
-        metavar="PKG.MODULE:FACTORY",
-        help="a callable that builds the model without arguments, e.g. demo_training.model:FashionCNN",
-    )
-    parser.add_argument("--device", default=default_device, help=f"where the model runs (default: {default_device})")
-
-
-def _add_probe_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where the probe images come from and how image files become the model's input."""
-    parser.add_argument(
-        "--probe-images",
-        required=True,
-        metavar="SOURCE",
-        help=f"a folder of image files, a .npy/.pt tensor (N, C, H, W), or {fashion_mnist.NAME!r}",
-    )
-    parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize image files to H x W")
-    parser.add_argument(
-        "--input-mean",
-        type=float,
-        nargs="+",
-        metavar="M",
-        help="per-channel mean the model's inputs are normalized with (image files, uint8 arrays)",
-    )
-    parser.add_argument(
-        "--input-std", type=float, nargs="+", metavar="S", help="per-channel standard deviation, likewise"
-    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ plus the normalization used (so the tab shows the images as they looked) and lab
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,13 @@ def load_probe_images(
         images = images.float()
     else:
         raise ProbeImageError(f"{path} holds {images.dtype} values; use float (normalized input) or uint8 (pixels)")
+    non_finite = (~torch.isfinite(images)).flatten(1).sum(1)
+    if non_finite.any():
+        which = ", ".join(str(index) for index in non_finite.nonzero().flatten().tolist()[:8])
+        raise ProbeImageError(
+            f"{path} holds {int(non_finite.sum())} NaN or Inf values (in probe images {which}); "
+            "probe images must be finite numbers"
+        )
     return ProbeImages(images, labels, _per_channel(input_mean, channels), _per_channel(input_std, channels))
 
 
@@ -98,16 +106,7 @@ def _read_folder(folder: Path, channels: int, size: tuple[int, int] | None) -> t
         raise ProbeImageError(
             f"the model takes {channels} input channels; image files give 1 or 3, so pass a .npy/.pt tensor"
         )
-    arrays = []
-    for path in files:
-        try:
-            with Image.open(path) as image:
-                image = image.convert(_PIL_MODES[channels])
-                if size is not None:
-                    image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-                arrays.append(np.asarray(image))
-        except OSError as error:
-            raise ProbeImageError(f"cannot read {path} as an image: {error}") from error
+    arrays = [_read_image(path, _PIL_MODES[channels], size) for path in files]
     sizes = {array.shape[:2]: path for array, path in zip(arrays, files, strict=True)}
     if len(sizes) > 1:
         described = "; ".join(f"{path.name} is {h}x{w}" for (h, w), path in sizes.items())
@@ -117,6 +116,25 @@ def _read_folder(folder: Path, channels: int, size: tuple[int, int] | None) -> t
     pixels = torch.from_numpy(np.stack(arrays))
     pixels = pixels.unsqueeze(1) if pixels.dim() == 3 else pixels.permute(0, 3, 1, 2)
     return pixels.contiguous(), [path.stem for path in files]
+
+
+def _read_image(path: Path, mode: str, size: tuple[int, int] | None) -> np.ndarray:
+    """One image file's pixels; an image over Pillow's size limit (a decompression bomb) is refused unread."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between its limit and twice it; both mean gigabytes for a probe image.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image = image.convert(mode)
+                if size is not None:
+                    image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+                return np.asarray(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ProbeImageError(
+            f"{path} is too large to be a probe image: {error} Give images of the size the model takes."
+        ) from error
+    except OSError as error:
+        raise ProbeImageError(f"cannot read {path} as an image: {error}") from error
 
 
 def _read_tensor_file(path: Path) -> torch.Tensor:
