@@ -180,7 +180,7 @@ def _learning_rate(lr: float, step: int, total: int, decay: bool) -> float:
     """Linear warm-up over the first 10% of steps, then cosine decay to 5% of `lr`.
 
     Adam's first steps are sign steps on every Fourier coefficient at once; at a high rate they throw
-    pixels deep into the sigmoid's flat tails where no gradient brings them back. Warm-up avoids that;
+    pixels far past 0 or 1, from where they take many steps to return. Warm-up avoids that;
     large middle steps find the pattern, small late ones sharpen it.
     """
     if not decay or total <= 1:
