@@ -81,6 +81,19 @@ def test_on_vgg11_an_eighth_of_the_lucent_style_steps_reach_what_lucent_style_re
     assert float(ours.activations[0]) >= lucent_style, (float(ours.activations[0]), lucent_style)
 
 
+def test_the_centre_objective_maximizes_the_centre_unit_alone():
+    torch.manual_seed(0)
+    model = small_cnn(3)
+    centre = maximize_filters(model, "0", channels=[1], objective="centre", **FAST)
+    mean = maximize_filters(model, "0", channels=[1], **FAST)
+    with torch.no_grad():
+        maps = model[0](centre.images)[0, 1], model[0](mean.images)[0, 1]
+    assert torch.allclose(centre.activations[0], maps[0][16, 16], atol=1e-5)
+    assert maps[0][16, 16] > maps[1][16, 16] and maps[0].mean() < maps[1].mean()
+    with pytest.raises(ValueError, match=r"unknown objective 'max'; choose one of \['mean', 'centre'\]"):
+        maximize_filters(model, "0", objective="max", **FAST)
+
+
 def test_default_settings_beat_grey_and_the_best_of_many_random_images():
     torch.manual_seed(0)
     model = small_cnn(3)
