@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from demo_training.data import PIXEL_MEAN, PIXEL_STD, load_split
 from tb_cnnviz import CNNVizCallback, Filters, maximize_filters
@@ -92,6 +93,21 @@ def test_the_tab_flags_exactly_the_filter_images_that_end_non_positive(logged):
     flagged = [position for position, flag in enumerate(flags(info)) if flag]
     assert flagged == below
     assert flags(info)[below[0]] == {"text": "not reached", "why": "optimization ended at activation <= 0"}
+
+
+def test_the_defaults_blur_away_one_pixel_speckle_and_keep_most_of_the_activation(logged):
+    """Without blur, conv3's images are blobs sprinkled with single pixels: twice the mean |Laplacian|."""
+    model, _, _ = logged
+    defaults = Filters()
+    settings = {"size": 24, "steps": defaults.steps, "lr": defaults.lr, "objective": defaults.objective}
+    settings |= {"max_channels": None, "input_mean": [PIXEL_MEAN], "input_std": [PIXEL_STD]}
+    sharp = maximize_filters(model, "features.conv3", blur=0.0, **settings)
+    smooth = maximize_filters(model, "features.conv3", blur=defaults.blur, **settings)
+    laplacian = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3)
+    detail = [float(F.conv2d(result.images, laplacian).abs().mean()) for result in (sharp, smooth)]
+    assert detail[1] < 0.6 * detail[0], detail
+    assert smooth.activations.mean() > 0.8 * sharp.activations.mean()
+    assert smooth.activations.min() > 0
 
 
 def test_filter_images_are_sized_to_the_layer(logged):

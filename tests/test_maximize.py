@@ -276,3 +276,15 @@ def test_parameterizations_rebuild_from_a_tiled_image():
         tiled = tile_to(small.to_linear(values), 16, 20)
         assert torch.allclose(large.to_linear(large.from_linear(tiled)), tiled, atol=1e-5)
         assert torch.allclose(tiled[..., 8:16, 8:16], small.to_linear(values), atol=1e-6)
+
+
+def test_blur_damps_the_same_frequencies_in_both_parameterizations_and_keeps_the_mean():
+    linear = torch.rand(2, 3, 12, 16, generator=torch.Generator().manual_seed(0))
+    fourier, pixel = FourierParam(3, 12, 16), PixelParam(3, 12, 16)
+    by_fourier = fourier.to_linear(fourier.blurred(fourier.from_linear(linear), 0.5))
+    by_pixel = pixel.to_linear(pixel.blurred(pixel.from_linear(linear), 0.5))
+    assert torch.allclose(by_fourier, by_pixel, atol=1e-5)
+    assert torch.allclose(by_pixel.mean(dim=(2, 3)), linear.mean(dim=(2, 3)), atol=1e-5)
+    checker = (torch.arange(12)[:, None] + torch.arange(16)[None, :]) % 2 * 2.0 - 1  # the finest pattern
+    damped = pixel.blurred(checker.expand(1, 3, 12, 16), 0.5)
+    assert torch.allclose(damped, checker * torch.exp(torch.tensor(-0.5 * 4 * 0.5)), atol=1e-5)

@@ -80,6 +80,7 @@ def maximize_filters(
     coarse_fraction: float = 0.75,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     objective: str = "mean",
+    blur: float = 0.0,
 ) -> FilterImages:
     """Images that maximize each chosen channel's output of `layer` (`objective`: "mean" or "centre"), in one batch.
 
@@ -89,10 +90,9 @@ def maximize_filters(
     `in_channels` defaults to the first Conv2d's; `input_mean`/`input_std` are the model's input
     normalization, applied inside: images come back in [0, 1] display space. `param`: "fourier" or
     "pixel"; `decorrelate`: colour decorrelation (3 channels); `transforms` True/None/RobustnessTransforms.
-    `optimizer` ("adam" or "normalized"), `lr` and `lr_decay` (warm-up, then cosine decay): see ascent.py.
-    For "mean", the first `coarse_fraction` of the steps run on an image `coarse_scale` times smaller,
-    tiled up afterwards (None to disable; skipped below 24 px). Chunks fit `memory_budget` bytes.
-    The model is left as found (modes, requires_grad, gradients, hooks); the global RNG is untouched.
+    `optimizer` ("adam"/"normalized"), `lr`, `lr_decay`: see ascent.py; `blur`: ImageParam.blurred.
+    For "mean", the first `coarse_fraction` of the steps run on an image `coarse_scale` times smaller, tiled
+    up afterwards (None: never; skipped below 24 px). Chunks fit `memory_budget`; model and RNG are left as found.
     """
     name, module = single_layer(model, layer)
     network = unwrap_model(model)
@@ -108,7 +108,7 @@ def maximize_filters(
         chunks = optimize_in_chunks(
             chosen, images_per_chunk(per_image, canvas.input_shape, memory_budget), seed,
             lambda part: _channel_objective(network, module, torch.tensor(part, device=canvas.device), reduce),
-            canvas, stages, param, decorrelate, optimizer, lr, lr_decay,
+            canvas, stages, param, decorrelate, optimizer, lr, lr_decay, blur,
         )  # fmt: skip
         with torch.no_grad():
             activations = [objective(canvas.normalize(images)).float() for objective, images in chunks]
