@@ -113,7 +113,7 @@ def optimize_images(
     """Gradient ascent on K images at once, one per generator; returns the final images in display space.
 
     `objective` maps the K (transformed, normalized) model inputs to K values, each depending on its own
-    image only; their sum is maximized. Shared by filter images (a channel's mean) and class images.
+    image only; their sum is maximized. Shared by filter images (a channel's mean or centre unit) and class images.
     `blur` > 0 damps the image's high frequencies after every step (ImageParam.blurred).
     """
     total = sum(stage_steps)
