@@ -101,10 +101,15 @@ class LayerOutput:
         self.output = output.clone()
 
 
-def baseline(model: nn.Module, channel: int, steps: int, seed: int) -> tuple[torch.Tensor, float]:
+def lucent_image(param: FourierParam, values: torch.Tensor) -> torch.Tensor:
+    """Lucent's pixels: a sigmoid of the decorrelated image (ours clip it instead, see image_param.py)."""
+    return torch.sigmoid(param.decorrelated(values))
+
+
+def baseline(model: nn.Module, channel: int, steps: int, seed: int, size: int = SIZE) -> tuple[torch.Tensor, float]:
     """Lucent's render_vis for one channel objective: whole model every step, Adam lr 0.05."""
     generator = torch.Generator().manual_seed(seed)
-    param = FourierParam(3, SIZE, SIZE, decorrelate=True)
+    param = FourierParam(3, size, size, decorrelate=True)
     values = param.init([generator], torch.device("cpu")).requires_grad_(True)
     transforms = LucentTransforms(random.Random(seed))
     optimizer = torch.optim.Adam([values], lr=0.05)
@@ -112,12 +117,12 @@ def baseline(model: nn.Module, channel: int, steps: int, seed: int) -> tuple[tor
     try:
         for _ in range(steps):
             optimizer.zero_grad()
-            model(normalize(transforms(param.to_image(values))))
+            model(normalize(transforms(lucent_image(param, values))))
             loss = -hook.output[:, channel].mean()
             loss.backward()
             optimizer.step()
         with torch.no_grad():
-            image = param.to_image(values)
+            image = lucent_image(param, values)
             model(normalize(image))
             reached = float(hook.output[0, channel].mean())
     finally:

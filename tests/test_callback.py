@@ -209,7 +209,10 @@ def test_filter_images_use_the_same_channels_and_seed_at_every_step(tmp_path):
     assert first[1] == second[1]
     info = json.loads(first[0])
     assert info["channels"] == list(range(6)) and info["tile"] == [20, 20] and info["grid"] == [2, 3]
-    direct = maximize_filters(model, "4", list(range(6)), seed=3, max_channels=None, **{**CHEAP_SETTINGS, **options})
+    kind_defaults = {"objective": Filters().objective, "blur": Filters().blur}  # the kind's own: centre unit, blur
+    direct = maximize_filters(
+        model, "4", list(range(6)), seed=3, max_channels=None, **{**CHEAP_SETTINGS, **kind_defaults, **options}
+    )
     np.testing.assert_allclose(info["activations"], direct.activations, rtol=1e-4)
     assert decode(first[1]).shape == (2 * 20, 3 * 20)
 

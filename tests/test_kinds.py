@@ -46,6 +46,11 @@ def logged(tmp_path, kinds, steps=(0,), **options) -> dict:
             lambda: Filters(optimizer="sgd"),
             r"Filters optimizer 'sgd' is unknown; choose one of \['adam', 'normalized'\]",
         ),
+        (
+            lambda: Filters(objective="max"),
+            r"Filters objective 'max' is unknown; choose one of \['mean', 'centre'\]",
+        ),
+        (lambda: Filters(blur=-1.0), r"Filters blur must be a number >= 0, got -1.0"),
         (lambda: Filters(size=(0, 28)), r"Filters size must be None \(its default\), an int or \(height, width\)"),
         (lambda: Filters(coarse_scale=2.0), r"Filters coarse_scale must be in \(0, 1\] or None, got 2.0"),
         (lambda: Filters(every=0), r"Filters every must be an int >= 1 \(log at every n-th log\), got 0"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,6 +17,7 @@ from tb_cnnviz.methods.maximize import maximize_filters
 from tb_cnnviz.methods.transforms import RobustnessTransforms, apply_transforms
 
 FAST = {"size": 32, "steps": 12}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
 def edge_and_opponent_conv() -> nn.Conv2d:
@@ -52,6 +56,42 @@ def test_reaches_ninety_percent_of_the_analytic_maximum(param):
     assert result.channels == [0, 1, 2, 3]
     assert torch.all(reached >= 0.9 * optimum), (reached, optimum)
     assert torch.allclose(result.activations, reached, atol=1e-5)  # pre-ReLU, the conv's own output
+
+
+def test_the_default_adam_fourier_setting_reaches_the_analytic_maximum_without_transforms():
+    """Under a sigmoid it stopped at 71-86% for any step count: pixels Adam threw into the wrong tail stayed."""
+    conv = edge_and_opponent_conv()
+    model = nn.Sequential(conv, nn.ReLU(inplace=True))
+    result = maximize_filters(model, "0", size=32, steps=256, transforms=False)
+
+    optimum = conv.weight.clamp(min=0).sum(dim=(1, 2, 3)) + conv.bias
+    with torch.no_grad():
+        response = F.conv2d(result.images, conv.weight, conv.bias, stride=4)
+    reached = response[torch.arange(4), result.channels].mean(dim=(1, 2))
+    assert torch.all(reached >= 0.9 * optimum), (reached / optimum, "of the analytic maximum")
+
+
+def test_on_vgg11_an_eighth_of_the_lucent_style_steps_reach_what_lucent_style_reaches():
+    """benchmarks/filter_speed.py at a CI size: 48 px, Lucent-style (sigmoid, Adam 0.05, its transforms) 96 steps."""
+    from filter_speed import IMAGENET_MEAN, IMAGENET_STD, LAYER, baseline, build_model
+
+    model = build_model()
+    _, lucent_style = baseline(model, channel=0, steps=96, seed=0, size=48)
+    ours = maximize_filters(model, LAYER, [0], size=48, steps=12, input_mean=IMAGENET_MEAN, input_std=IMAGENET_STD)
+    assert float(ours.activations[0]) >= lucent_style, (float(ours.activations[0]), lucent_style)
+
+
+def test_the_centre_objective_maximizes_the_centre_unit_alone():
+    torch.manual_seed(0)
+    model = small_cnn(3)
+    centre = maximize_filters(model, "0", channels=[1], objective="centre", **FAST)
+    mean = maximize_filters(model, "0", channels=[1], **FAST)
+    with torch.no_grad():
+        maps = model[0](centre.images)[0, 1], model[0](mean.images)[0, 1]
+    assert torch.allclose(centre.activations[0], maps[0][16, 16], atol=1e-5)
+    assert maps[0][16, 16] > maps[1][16, 16] and maps[0].mean() < maps[1].mean()
+    with pytest.raises(ValueError, match=r"unknown objective 'max'; choose one of \['mean', 'centre'\]"):
+        maximize_filters(model, "0", objective="max", **FAST)
 
 
 def test_default_settings_beat_grey_and_the_best_of_many_random_images():
@@ -236,3 +276,15 @@ def test_parameterizations_rebuild_from_a_tiled_image():
         tiled = tile_to(small.to_linear(values), 16, 20)
         assert torch.allclose(large.to_linear(large.from_linear(tiled)), tiled, atol=1e-5)
         assert torch.allclose(tiled[..., 8:16, 8:16], small.to_linear(values), atol=1e-6)
+
+
+def test_blur_damps_the_same_frequencies_in_both_parameterizations_and_keeps_the_mean():
+    linear = torch.rand(2, 3, 12, 16, generator=torch.Generator().manual_seed(0))
+    fourier, pixel = FourierParam(3, 12, 16), PixelParam(3, 12, 16)
+    by_fourier = fourier.to_linear(fourier.blurred(fourier.from_linear(linear), 0.5))
+    by_pixel = pixel.to_linear(pixel.blurred(pixel.from_linear(linear), 0.5))
+    assert torch.allclose(by_fourier, by_pixel, atol=1e-5)
+    assert torch.allclose(by_pixel.mean(dim=(2, 3)), linear.mean(dim=(2, 3)), atol=1e-5)
+    checker = (torch.arange(12)[:, None] + torch.arange(16)[None, :]) % 2 * 2.0 - 1  # the finest pattern
+    damped = pixel.blurred(checker.expand(1, 3, 12, 16), 0.5)
+    assert torch.allclose(damped, checker * torch.exp(torch.tensor(-0.5 * 4 * 0.5)), atol=1e-5)

@@ -75,6 +75,7 @@ def optimize_in_chunks(
     optimizer: str,
     lr: float,
     lr_decay: bool,
+    blur: float = 0.0,
 ) -> list[tuple[Objective, torch.Tensor]]:
     """`optimize_images` for `chunk` items at a time, to bound memory: each chunk's objective and images.
 
@@ -89,7 +90,7 @@ def optimize_in_chunks(
         objective = objective_for(part)
         images = optimize_images(
             objective, generators, params, [n for _, _, n in stages], canvas.normalize, canvas.transforms,
-            max(canvas.height, canvas.width), optimizer, lr, lr_decay, canvas.device,
+            max(canvas.height, canvas.width), optimizer, lr, lr_decay, canvas.device, blur,
         )  # fmt: skip
         chunks.append((objective, images))
     return chunks
@@ -107,11 +108,13 @@ def optimize_images(
     lr: float,
     lr_decay: bool,
     device: torch.device,
+    blur: float = 0.0,
 ) -> torch.Tensor:
     """Gradient ascent on K images at once, one per generator; returns the final images in display space.
 
     `objective` maps the K (transformed, normalized) model inputs to K values, each depending on its own
-    image only; their sum is maximized. Shared by filter images (a channel's mean) and class images.
+    image only; their sum is maximized. Shared by filter images (a channel's mean or centre unit) and class images.
+    `blur` > 0 damps the image's high frequencies after every step (ImageParam.blurred).
     """
     total = sum(stage_steps)
     values = params[0].init(generators, device)  # drawn first, so noise never depends on the transforms
@@ -132,6 +135,9 @@ def optimize_images(
             optimizer.zero_grad(set_to_none=True)
             (-objective(normalize(images)).sum()).backward()
             optimizer.step()
+            if blur:
+                with torch.no_grad():
+                    values.copy_(param.blurred(values, blur))
             step += 1
     with torch.no_grad():
         return params[-1].to_image(values.detach()).float()
@@ -180,7 +186,7 @@ def _learning_rate(lr: float, step: int, total: int, decay: bool) -> float:
     """Linear warm-up over the first 10% of steps, then cosine decay to 5% of `lr`.
 
     Adam's first steps are sign steps on every Fourier coefficient at once; at a high rate they throw
-    pixels deep into the sigmoid's flat tails where no gradient brings them back. Warm-up avoids that;
+    pixels far past 0 or 1, from where they take many steps to return. Warm-up avoids that;
     large middle steps find the pattern, small late ones sharpen it.
     """
     if not decay or total <= 1:

@@ -1,11 +1,19 @@
 """Image parameterizations for activation maximization: what the optimizer moves, and how it becomes pixels.
 
 Following Olah et al. 2017 ("Feature Visualization") and Lucid/Lucent: optimizing a spectrum scaled by
-1/frequency, with decorrelated colours and a sigmoid, gives gradient ascent a well-conditioned problem
-(all frequencies move at similar speed in image space), so images are cleaner and converge in fewer
-steps than raw pixels. A plain pixel parameterization is kept for comparison and for tiny images.
+1/frequency, with decorrelated colours, gives gradient ascent a well-conditioned problem (all
+frequencies move at similar speed in image space), so images are cleaner and converge in fewer steps
+than raw pixels. A plain pixel parameterization is kept for comparison and for tiny images.
 
-Both keep a "linear image" stage (before colour decorrelation and sigmoid) that can be rebuilt into
+Pixels come from a clip to [0, 1] whose gradient is redirected, not from Lucid's sigmoid: Adam moves
+every Fourier coefficient by about lr per step whatever its gradient, so under a sigmoid the logits grow
+to hundreds, the coefficients' gradients come from the few pixels still near 0.5, and pixels thrown to
+the wrong tail (gradient e^-70) never return: a first-layer filter with a known optimum stopped at
+71-86% of it for any step count. A clip keeps every pixel's gradient whole inside [0, 1]; outside it
+passes only a gradient that points back in (as Lucid's redirected ReLU gradient), so a wrong pixel is
+always pulled back and a right one stops pushing: the same filter reaches 100%.
+
+Both keep a "linear image" stage (before colour decorrelation and the clip) that can be rebuilt into
 parameters exactly; that is what coarse-to-fine optimization uses to move a small image to a larger one.
 """
 
@@ -24,6 +32,8 @@ _COLOR_MATRIX = _COLOR_CORRELATION_SVD_SQRT / _COLOR_CORRELATION_SVD_SQRT.norm(d
 
 # Lucid divides the irfft output by this constant so the starting noise is small after the sigmoid.
 _FOURIER_DAMPING = 4.0
+# Pixels are 0.5 + slope * linear, clipped: the sigmoid's slope at 0, so the start is as Lucid's.
+_SLOPE = 0.25
 
 
 def _draw_normal(generators: Sequence[torch.Generator], shape: Sequence[int]) -> torch.Tensor:
@@ -44,28 +54,66 @@ class ImageParam:
         raise NotImplementedError
 
     def to_linear(self, params: torch.Tensor) -> torch.Tensor:
-        """The image before colour decorrelation and sigmoid, (K, C, H, W)."""
+        """The image before colour decorrelation and the clip, (K, C, H, W)."""
         raise NotImplementedError
 
     def from_linear(self, linear: torch.Tensor) -> torch.Tensor:
         """Parameters whose `to_linear` is exactly `linear` (the inverse of `to_linear`)."""
         raise NotImplementedError
 
+    def decorrelated(self, params: torch.Tensor) -> torch.Tensor:
+        """The linear image with natural-image colour correlations (RGB), (K, C, H, W): what becomes pixels."""
+        linear = self.to_linear(params)
+        if not self.decorrelate:
+            return linear
+        matrix = _COLOR_MATRIX.to(device=linear.device, dtype=linear.dtype)
+        return torch.einsum("ij,kjhw->kihw", matrix, linear)
+
     def to_image(self, params: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1] display space, (K, C, H, W)."""
-        linear = self.to_linear(params)
-        if self.decorrelate:
-            matrix = _COLOR_MATRIX.to(device=linear.device, dtype=linear.dtype)
-            linear = torch.einsum("ij,kjhw->kihw", matrix, linear)
-        return torch.sigmoid(linear)
+        return _RedirectedClip.apply(0.5 + _SLOPE * self.decorrelated(params))
+
+    def blurred(self, params: torch.Tensor, blur: float) -> torch.Tensor:
+        """`params` with each spatial frequency f (cycles per pixel) of the linear image scaled by exp(-blur (2f)^2).
+
+        A Gaussian blur, as Yosinski et al. 2015 apply to the image every few steps: done at every step,
+        it keeps only the high frequencies that the objective keeps asking for, which removes the
+        one-pixel speckle that Adam's per-coefficient steps otherwise leave. blur 0.1 keeps 90% of the
+        finest frequency per step.
+        """
+        spectrum = torch.fft.rfft2(self.to_linear(params)) * _gaussian(self.height, self.width, blur, params.device)
+        return self.from_linear(torch.fft.irfft2(spectrum, s=(self.height, self.width)))
 
     def resized(self, height: int, width: int) -> ImageParam:
         """The same parameterization for another image size."""
         return type(self)(self.channels, height, width, self.decorrelate)
 
 
+def _gaussian(height: int, width: int, blur: float, device: torch.device) -> torch.Tensor:
+    """exp(-blur (2f)^2) on an rfft2 grid of (height, width): 1 at f = 0, exp(-blur) at the Nyquist frequency."""
+    fy = torch.fft.fftfreq(height, device=device)[:, None]
+    fx = torch.fft.rfftfreq(width, device=device)[None, :]
+    return torch.exp(-blur * 4 * (fx * fx + fy * fy))
+
+
+class _RedirectedClip(torch.autograd.Function):
+    """clamp(x, 0, 1) whose gradient is kept where x is inside, or outside but the step would bring it in."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x.clamp(0.0, 1.0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        # Optimizers step against the gradient: above 1 a negative gradient pushes further out.
+        outward = ((x > 1) & (grad < 0)) | ((x < 0) & (grad > 0))
+        return grad.masked_fill(outward, 0.0)
+
+
 class PixelParam(ImageParam):
-    """One free value per pixel and channel (before decorrelation and sigmoid)."""
+    """One free value per pixel and channel (before decorrelation and the clip)."""
 
     def init(self, generators: Sequence[torch.Generator], device: torch.device, sd: float = 0.01) -> torch.Tensor:
         noise = _draw_normal(generators, (self.channels, self.height, self.width)) * sd
@@ -101,6 +149,9 @@ class FourierParam(ImageParam):
     def from_linear(self, linear: torch.Tensor) -> torch.Tensor:
         spectrum = torch.fft.rfft2(linear * _FOURIER_DAMPING, norm="ortho") / self._scale.to(linear.device)
         return torch.view_as_real(spectrum).contiguous()
+
+    def blurred(self, params: torch.Tensor, blur: float) -> torch.Tensor:
+        return params * _gaussian(self.height, self.width, blur, params.device)[..., None]
 
 
 PARAMETERIZATIONS: dict[str, type[ImageParam]] = {"fourier": FourierParam, "pixel": PixelParam}

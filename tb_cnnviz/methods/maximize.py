@@ -4,12 +4,17 @@ Gradient ascent from noise on a decorrelated Fourier image (image_param.py) unde
 (transforms.py), as Lucid/Lucent do, but organized for speed, which is what makes it usable inside a
 training loop:
 - every chosen channel is optimized at once, one image per channel in one batch (the loss is the sum of
-  each image's own channel mean, so the images do not interact);
+  each image's own objective, so the images do not interact);
 - the forward pass stops at the layer (a hook raises, as in capture.py), so later layers cost nothing;
 - most steps run on a half-size periodic texture that is then tiled to full size (coarse-to-fine),
   with a higher learning rate decayed over the run, so far fewer full-size steps are needed;
 - channels are split into chunks that fit a memory budget, estimated from a probe forward.
 The ascent itself (optimizer, schedule, chunks) is shared with class images, in ascent.py.
+The objective is a channel's mean over all positions ("mean", Lucid's channel objective: a texture)
+or its centre unit ("centre", Lucid's neuron objective: one unit's preferred input, sized to its
+receptive field, as the training callback's filter images are). On a small image most units see the
+conv padding, and on the demo's conv3 at 24 px five channels that real images drive up at some unit
+have a mean that no image found made positive; their centre units all reach positive values.
 All randomness (starting noise, transforms) comes from one generator per channel seeded by `seed`,
 so results are reproducible, independent of chunking and of the global RNG, which stays untouched.
 """
@@ -43,7 +48,7 @@ class FilterImages:
     """Result of `maximize_filters`: one image per channel and the activation it reaches.
 
     images: (K, C_in, H, W) in [0, 1], display space (before the model's normalization);
-    activations: (K,) each channel's mean activation on its own final image, without transforms;
+    activations: (K,) each channel's objective (mean or centre unit) on its own final image, without transforms;
     channels: the channel indices, in the order of the images; layer: the layer's name.
     """
 
@@ -74,21 +79,20 @@ def maximize_filters(
     coarse_scale: float | None = 0.5,
     coarse_fraction: float = 0.75,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    objective: str = "mean",
+    blur: float = 0.0,
 ) -> FilterImages:
-    """Images that maximize each chosen channel's mean output of `layer`, all channels in one batch.
+    """Images that maximize each chosen channel's output of `layer` (`objective`: "mean" or "centre"), in one batch.
 
     `layer` is a name or module as in `resolve_layers` (exactly one layer); its own output is
     maximized, so for a Conv2d that is the pre-ReLU response and dead units still get a gradient.
-    `channels=None` takes every channel, at most `max_channels` (None: no bound).
-    `size` is the image size (an int or (H, W)); `in_channels` defaults to the first Conv2d's.
-    `input_mean`/`input_std` are the model's input normalization, applied inside: images come back
-    in [0, 1] display space. `param` is "fourier" (default) or "pixel"; `decorrelate` applies the
-    natural-image colour decorrelation (3 channels only); `transforms` True/None/RobustnessTransforms.
-    `optimizer` ("adam" or "normalized"), `lr` and `lr_decay` (warm-up, then cosine decay): see ascent.py.
-    The first `coarse_fraction` of the steps run on an image `coarse_scale` times smaller, tiled up
-    afterwards (None to disable; skipped below 24 px).
-    Channels are split into chunks whose estimated memory stays under `memory_budget` bytes.
-    The model is left as found (modes, requires_grad, gradients, hooks); the global RNG is untouched.
+    `channels=None` takes every channel, at most `max_channels` (None: no bound); `size`: int or (H, W).
+    `in_channels` defaults to the first Conv2d's; `input_mean`/`input_std` are the model's input
+    normalization, applied inside: images come back in [0, 1] display space. `param`: "fourier" or
+    "pixel"; `decorrelate`: colour decorrelation (3 channels); `transforms` True/None/RobustnessTransforms.
+    `optimizer` ("adam"/"normalized"), `lr`, `lr_decay`: see ascent.py; `blur`: ImageParam.blurred.
+    For "mean", the first `coarse_fraction` of the steps run on an image `coarse_scale` times smaller, tiled
+    up afterwards (None: never; skipped below 24 px). Chunks fit `memory_budget`; model and RNG are left as found.
     """
     name, module = single_layer(model, layer)
     network = unwrap_model(model)
@@ -96,14 +100,15 @@ def maximize_filters(
     if height < 1 or width < 1 or steps < 0:
         raise ValueError(f"size must be positive and steps >= 0, got size={size}, steps={steps}")
     canvas = Canvas.of(network, height, width, in_channels, input_mean, input_std, resolve_transforms(transforms))
+    reduce = _reduction(objective)
     with evaluation_mode(network, freeze_parameters=True), torch.enable_grad():
         out_channels, per_image = _probe(network, module, name, canvas.input_shape, canvas.device)
         chosen = _choose_channels(channels, out_channels, max_channels, name)
-        stages = _stages(steps, height, width, coarse_scale, coarse_fraction)
+        stages = _stages(steps, height, width, coarse_scale if objective == "mean" else None, coarse_fraction)
         chunks = optimize_in_chunks(
             chosen, images_per_chunk(per_image, canvas.input_shape, memory_budget), seed,
-            lambda part: _channel_objective(network, module, torch.tensor(part, device=canvas.device)),
-            canvas, stages, param, decorrelate, optimizer, lr, lr_decay,
+            lambda part: _channel_objective(network, module, torch.tensor(part, device=canvas.device), reduce),
+            canvas, stages, param, decorrelate, optimizer, lr, lr_decay, blur,
         )  # fmt: skip
         with torch.no_grad():
             activations = [objective(canvas.normalize(images)).float() for objective, images in chunks]
@@ -132,21 +137,40 @@ def _stages(
     return [(coarse_h, coarse_w, coarse_steps), (height, width, steps - coarse_steps)]
 
 
+Reduction = Callable[[torch.Tensor], torch.Tensor]
+
+
 def _channel_objective(
-    network: nn.Module, module: nn.Module, index: torch.Tensor
+    network: nn.Module, module: nn.Module, index: torch.Tensor, reduce: Reduction
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Model inputs (K, ...) -> image i's mean of channel index[i] in the layer's output."""
+    """Model inputs (K, ...) -> image i's objective (`reduce`) of channel index[i] in the layer's output."""
 
     def objective(inputs: torch.Tensor) -> torch.Tensor:
-        return _own_channel_means(layer_output(network, module, inputs), index)
+        output = layer_output(network, module, inputs)
+        return reduce(output[torch.arange(len(index), device=output.device), index].float())
 
     return objective
 
 
-def _own_channel_means(output: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Image i's mean of channel index[i]: (K, C, ...) -> (K,)."""
-    rows = torch.arange(len(index), device=output.device)
-    return output[rows, index].reshape(len(index), -1).float().mean(dim=1)
+def _channel_mean(maps: torch.Tensor) -> torch.Tensor:
+    """(K, H, W, ...) -> (K,): each map's mean over all positions."""
+    return maps.reshape(len(maps), -1).mean(dim=1)
+
+
+def _centre_unit(maps: torch.Tensor) -> torch.Tensor:
+    """(K, H, W) -> (K,): each map's unit at (H // 2, W // 2), as Lucid's neuron objective; 1-d maps: the mean."""
+    if maps.dim() != 3:
+        return _channel_mean(maps)
+    return maps[:, maps.shape[1] // 2, maps.shape[2] // 2]
+
+
+OBJECTIVES: dict[str, Reduction] = {"mean": _channel_mean, "centre": _centre_unit}
+
+
+def _reduction(objective: str) -> Reduction:
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)}")
+    return OBJECTIVES[objective]
 
 
 def _probe(
