@@ -23,6 +23,8 @@ setup(
         "protobuf",
         "tqdm",
         "google-crc32c>=1.5",
+        # Channel alignment across runs: an optimal one-to-one assignment (linear_sum_assignment).
+        "scipy>=1.9",
     ],
     # Lightning is optional: only tb_cnnviz.integrations.lightning imports it.
     extras_require={"lightning": ["lightning>=2.0"], "test": ["pytest", "playwright", "lightning>=2.0", "ruff"]},
