@@ -8,6 +8,7 @@ from pathlib import Path
 
 from conftest import write_training_logdir
 
+from tb_cnnviz import contract
 from tb_cnnviz.writer.background import BackgroundWriter
 from tb_cnnviz.writer.record import Record, new_info
 
@@ -33,8 +34,8 @@ def drift(channel: int, step: int) -> float | None:
     return ((channel * 7 + step * 3) % 10) / 20
 
 
-def dynamics_info(layer: str, step: int) -> dict:
-    content, cka_previous = LAYERS[layer]
+def dynamics_info(layer: str, step: int, layers: dict = LAYERS) -> dict:
+    content, cka_previous = layers[layer]
     channels = list(range(content["shape"][0]))
     drifts = [drift(channel, step) for channel in channels]
     known = sorted(value for value in drifts if value is not None)
@@ -58,15 +59,23 @@ def dynamics_info(layer: str, step: int) -> dict:
     )
 
 
+def write_dynamics_records(run_dir: Path, layers: dict = LAYERS) -> None:
+    """Dynamics infos of `layers` ({name: (content, cka_previous per step)}) at steps 0..STEPS-1, and filter
+    similarity for layer "0" if it is among them, through the real writer pipeline."""
+    sink = BackgroundWriter.open(None, str(run_dir), blocking=True)
+    for step in range(STEPS):
+        for layer, (content, _) in layers.items():
+            sink.write(
+                f"{contract.tag_name(layer)}/dynamics", Record(dynamics_info(layer, step, layers), []), step, content
+            )
+        if step in SIMILARITY and "0" in layers:
+            info = new_info("filters", channels=[0, 1], series={}, scalars={"similarity": SIMILARITY[step]})
+            sink.write("0/filters", Record(info, []), step, layers["0"][0])
+        sink.end_step()
+    sink.close(close_writer=True)
+
+
 def write_dynamics_run(run_dir: Path) -> None:
     """`run_dir` with STEPS steps of feature maps (real callback) and of dynamics (and filter similarity)."""
     write_training_logdir(run_dir, steps=STEPS)
-    sink = BackgroundWriter.open(None, str(run_dir), blocking=True)
-    for step in range(STEPS):
-        for layer, (content, _) in LAYERS.items():
-            sink.write(f"{layer}/dynamics", Record(dynamics_info(layer, step), []), step, content)
-        if step in SIMILARITY:
-            info = new_info("filters", channels=[0, 1], series={}, scalars={"similarity": SIMILARITY[step]})
-            sink.write("0/filters", Record(info, []), step, LAYERS["0"][0])
-        sink.end_step()
-    sink.close(close_writer=True)
+    write_dynamics_records(run_dir)

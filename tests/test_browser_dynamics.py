@@ -12,12 +12,14 @@ import browser_tab
 import pytest
 from browser_tab import CHART_VALUES, texts
 from conftest import fetch_json, plugin_url, poll, tensorboard_server
-from dynamics_logs import STEPS, write_dynamics_run
+from dynamics_logs import STEPS, write_dynamics_records, write_dynamics_run
 
 # The page fixtures: pytest finds fixtures by name in the test module.
 browser, tab = browser_tab.browser, browser_tab.tab
 
 RUN = "dyn"
+HOSTILE_RUN = "hostile"  # dynamics alone, of a layer whose name is HTML
+HOSTILE_LAYER = '<img src=x onerror="window.__pwned=1">'
 RANKED = 8
 CHART_LABELS = [
     "Change since previous log (1 \u2212 CKA)",
@@ -32,6 +34,8 @@ HEAT_CELLS = "cells => cells.map(cell => [cell.dataset.layer, Number(cell.datase
 def server(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("browser_dynamics")
     write_dynamics_run(logdir / RUN)
+    content = {"layer": HOSTILE_LAYER, "layer_index": 0, "layer_type": "Conv2d", "shape": [4, 8, 8]}
+    write_dynamics_records(logdir / HOSTILE_RUN, {HOSTILE_LAYER: (content, [None, 0.9, 0.99, 0.99, 0.99])})
     with tensorboard_server(logdir, "--load_fast=false") as base:
         poll(lambda: fetch_json(plugin_url(base, "dynamics", run=RUN))["steps"], lambda steps: len(steps) == STEPS)
         yield base
@@ -107,4 +111,19 @@ def test_dynamics_view_draws_the_routes_curves_settled_steps_heat_map_and_rankin
     assert key[:3] == [RUN, layer["feature_maps_tag"], channel]
     assert f"channel {channel}" in frame.text_content("dialog.lightbox h2")
     assert f"p.cnnviz.channel={channel}" in tab.url and "p.cnnviz.panel" not in tab.url
+    tab.assert_clean()
+
+
+def test_layer_names_are_text_and_a_layer_with_dynamics_alone_still_shows_them(server, tab):
+    tab.page.goto(f"{server}/#cnnviz&p.cnnviz.run={HOSTILE_RUN}&p.cnnviz.panel=health&p.cnnviz.health=dynamics")
+    frame = tab.frame
+    frame.wait_for_selector(".dynamics[data-ready]", timeout=30_000)
+    assert texts(frame, ".dynamics-row .layer-name") == [HOSTILE_LAYER]
+    assert HOSTILE_LAYER in texts(frame, ".heat-map text")
+    assert texts(frame, ".dynamics-settled") == ["settled at step 2"]
+    # No feature maps of the layer: its ranked channels cannot open a filmstrip.
+    assert frame.eval_on_selector_all(".dynamics-channel", "buttons => buttons.every(b => b.disabled)")
+    assert frame.evaluate("window.__pwned") is None and tab.page.evaluate("window.__pwned") is None
+    frame.click("input[name='cnnviz-panel'][value='channels']")
+    frame.wait_for_selector(".status >> text=logged no pictures; see Layer health", timeout=30_000)
     tab.assert_clean()
