@@ -70,6 +70,7 @@ function layerRow(layer, current, onChannel) {
 }
 
 function charts({ steps, change, similarity }, current) {
+  if (!steps.length) return [el("p", { className: "muted", text: "No step of this layer's dynamics could be read." })];
   const drawn = [
     lineChart({ label: "Change since previous log (1 − CKA)", steps, values: oneMinus(change.cka_previous), current }),
     lineChart({ label: "CKA with first log", steps, values: change.cka_first, current, range: [0, 1] }),
