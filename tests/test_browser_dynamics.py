@@ -1,7 +1,8 @@
 """Layer health's Dynamics view in headless Chromium: what it draws equals what the dynamics route serves.
 
-Same setup as test_browser.py (browser_tab's Tab and helpers): a real `tensorboard` process on a run with
-feature maps and training dynamics (dynamics_logs.py); every number drawn is read back from the page.
+Same setup as test_browser.py (browser_tab's Tab and helpers): a real `tensorboard` process on the demo
+model's run as the real callback logs feature maps and dynamics over a few short epochs of Fashion-MNIST
+(dynamics_logs.py); every number drawn is read back from the page.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import browser_tab
 import pytest
 from browser_tab import CHART_VALUES, texts
 from conftest import fetch_json, plugin_url, poll, tensorboard_server
-from dynamics_logs import STEPS, write_dynamics_records, write_dynamics_run
+from dynamics_logs import DEMO_EPOCHS, SIMILARITY, write_demo_dynamics_run, write_dynamics_records
 
 # The page fixtures: pytest finds fixtures by name in the test module.
 browser, tab = browser_tab.browser, browser_tab.tab
 
-RUN = "dyn"
+RUN = "demo"
 HOSTILE_RUN = "hostile"  # dynamics alone, of a layer whose name is HTML
 HOSTILE_LAYER = '<img src=x onerror="window.__pwned=1">'
 RANKED = 8
@@ -33,11 +34,15 @@ HEAT_CELLS = "cells => cells.map(cell => [cell.dataset.layer, Number(cell.datase
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("browser_dynamics")
-    write_dynamics_run(logdir / RUN)
-    content = {"layer": HOSTILE_LAYER, "layer_index": 0, "layer_type": "Conv2d", "shape": [4, 8, 8]}
-    write_dynamics_records(logdir / HOSTILE_RUN, {HOSTILE_LAYER: (content, [None, 0.9, 0.99, 0.99, 0.99])})
+    write_demo_dynamics_run(logdir / RUN)
+    hostile = {"layer": HOSTILE_LAYER, "layer_index": 0, "layer_type": "Conv2d", "shape": [4, 8, 8]}
+    conv = {"layer": "conv", "layer_index": 1, "layer_type": "Conv2d", "shape": [4, 4, 4]}
+    layers = {HOSTILE_LAYER: (hostile, [None, 0.9, 0.99, 0.99, 0.99]), "conv": (conv, [None, 0.5, 0.5, 0.5, 0.5])}
+    write_dynamics_records(logdir / HOSTILE_RUN, layers, similarity_layer="conv")
     with tensorboard_server(logdir, "--load_fast=false") as base:
-        poll(lambda: fetch_json(plugin_url(base, "dynamics", run=RUN))["steps"], lambda steps: len(steps) == STEPS)
+        poll(
+            lambda: fetch_json(plugin_url(base, "dynamics", run=RUN))["steps"], lambda steps: len(steps) == DEMO_EPOCHS
+        )
         yield base
 
 
@@ -88,7 +93,6 @@ def test_dynamics_view_draws_the_routes_curves_settled_steps_heat_map_and_rankin
         assert ranked == [str(entry["channel"]) for entry in layer["channels"][:RANKED]]
         drifts = texts(frame, f"{row} .dynamics-drift")
         assert drifts == tab.formatted("formatNumber", [entry["recent_drift"] for entry in layer["channels"][:RANKED]])
-    assert {text for text in texts(frame, ".dynamics-settled")} == {"still changing", "settled at step 2"}
 
     heat = answer["heat"]
     cells = frame.eval_on_selector_all(".heat-map .heat-cell", HEAT_CELLS)
@@ -97,7 +101,7 @@ def test_dynamics_view_draws_the_routes_curves_settled_steps_heat_map_and_rankin
     for name, values in zip(heat["layers"], heat["values"], strict=True):
         for step, value in zip(heat["steps"], values, strict=True):
             assert drawn[name, step] == value, (name, step)  # exactly the served number, or no value
-    assert None in heat["values"][1] and any(value == "" for _, _, value in cells[len(heat["steps"]) :])
+    assert all(drawn[name, heat["steps"][0]] is None for name in heat["layers"]), "the first log has no previous one"
     assert frame.get_attribute(".heat-map .heat-current", "data-step") == str(current)
     tab.keep_screenshot("cnnviz-dynamics-1400x900")
 
@@ -118,10 +122,12 @@ def test_layer_names_are_text_and_a_layer_with_dynamics_alone_still_shows_them(s
     tab.page.goto(f"{server}/#cnnviz&p.cnnviz.run={HOSTILE_RUN}&p.cnnviz.panel=health&p.cnnviz.health=dynamics")
     frame = tab.frame
     frame.wait_for_selector(".dynamics[data-ready]", timeout=30_000)
-    assert texts(frame, ".dynamics-row .layer-name") == [HOSTILE_LAYER]
+    assert texts(frame, ".dynamics-row .layer-name") == [HOSTILE_LAYER, "conv"]
     assert HOSTILE_LAYER in texts(frame, ".heat-map text")
-    assert texts(frame, ".dynamics-settled") == ["settled at step 2"]
-    # No feature maps of the layer: its ranked channels cannot open a filmstrip.
+    assert texts(frame, ".dynamics-settled") == ["settled at step 2", "still changing"]
+    charts = frame.eval_on_selector_all(".dynamics-row[data-layer=conv] svg.chart", CHART_VALUES)
+    assert charts[-1][0].startswith("Filter-image similarity") and charts[-1][1] == list(SIMILARITY.values())
+    # No feature maps of these layers: their ranked channels cannot open a filmstrip.
     assert frame.eval_on_selector_all(".dynamics-channel", "buttons => buttons.every(b => b.disabled)")
     assert frame.evaluate("window.__pwned") is None and tab.page.evaluate("window.__pwned") is None
     frame.click("input[name='cnnviz-panel'][value='channels']")
