@@ -11,9 +11,9 @@ import { formatNumber } from "./format.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const LABEL_WIDTH = 140; // layer names, left of the rows
-const ROW_HEIGHT = 18;
+const ROW_HEIGHT = 22;
 const MAX_WIDTH = 720; // of all cells together: many steps get narrow cells
-const CELL_WIDTH = { min: 2, max: 40 };
+const CELL_WIDTH = { min: 2, max: 64 };
 const AXIS_HEIGHT = 16; // first and last step under the rows
 const LEGEND = { height: 28, width: 160, steps: 32 };
 export const NO_VALUE = "#e0e0e0";
