@@ -196,7 +196,8 @@ function setBusy(app, busy) {
 async function exportPng(app, container, detail = null) {
   const { state } = app;
   const scope = state.layer === MODEL ? MODEL_SCOPE : state.layer;
-  const parts = ["cnnviz", state.run, scope, state.panel === "health" ? "health" : state.kind, detail, `step${state.step}`];
+  const view = state.panel === "health" ? (state.health === "dynamics" ? "dynamics" : "health") : state.kind;
+  const parts = ["cnnviz", state.run, scope, view, detail, `step${state.step}`];
   // Each part in characters every file system takes, without "_" at its ends.
   const name = parts
     .filter((part) => part !== null)
