@@ -42,7 +42,7 @@ class DynamicsInfo(TypedDict, total=False):
 
     layer: str
     samples: int  # (probe, position) rows kept of the layer's output (methods/dynamics.py)
-    projection: int  # columns kept of them: the channel count, or `samples` when fewer (no loss for CKA)
+    projection: int  # columns kept of them: the channel count, or the row count if smaller (no loss for CKA)
     settle_threshold: float  # the option: what "settled" means for this run
 
 
