@@ -18,6 +18,7 @@ from tensorboard.util import tb_logging
 from werkzeug import wrappers
 
 from tb_cnnviz import contract
+from tb_cnnviz.tensorboard.align import AlignError, Side, align_answer, same_probes
 from tb_cnnviz.tensorboard.infos import InfoCache, StepInfo, Unreadable, read_info
 from tb_cnnviz.tensorboard.requests import (
     UnreadableInfoError,
@@ -76,6 +77,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             "/image": self._serve_image,
             "/series": self._serve_series,
             "/strip": self._serve_strip,
+            "/align": self._serve_align,
             "/static/*": self._serve_static,
         }
 
@@ -179,14 +181,39 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         return http_util.Respond(request, picture, "image/png", expires=_IMAGE_CACHE_SECONDS)
 
     @wrappers.Request.application
+    def _serve_align(self, request: wrappers.Request) -> wrappers.Response:
+        """Channels of a feature-maps tag at one step matched to those of another run or step (align.py)."""
+        run, tag, step = str_arg(request, "run"), str_arg(request, "tag"), int_arg(request, "step")
+        other_run, other_step = str_arg(request, "other_run"), int_arg(request, "other_step")
+        sides = [self._blobs_at_step(request, *where) for where in ((run, tag, step), (other_run, tag, other_step))]
+        if other_run != run:
+            same_probes(self._probe_pictures(request, run), self._probe_pictures(request, other_run), (run, other_run))
+        read = [self._read_many(request, list(blobs)) if len(blobs) > 1 else [] for blobs in sides]
+        if not all(read):
+            raise AlignError("a step of this tag holds no info and atlases")
+        where = (f"run {run!r} step {step}", f"run {other_run!r} step {other_step}")
+        first, second = (Side(at, blobs[0], blobs[1:]) for at, blobs in zip(where, read, strict=True))
+        return json_answer(request, align_answer(first, second))
+
+    def _probe_pictures(self, request: wrappers.Request, run: str) -> list[bytes]:
+        """The run's probe images as logged (PNG bytes, latest step of its probes tag); AlignError if none."""
+        try:
+            series = self._read_series(request, run, contract.PROBES_TAG)
+        except errors.NotFoundError:
+            series = []
+        if not series:
+            raise AlignError(f"run {run!r} logged no probe images; channels can only be aligned on shared probe images")
+        return self._read_many(request, list(series[-1].values[contract.FIRST_PICTURE_BLOB :]))
+
+    @wrappers.Request.application
     def _serve_static(self, request: wrappers.Request) -> wrappers.Response:
         content, content_type = read_static(self._frontend, request.path.split("/static/", 1)[-1])
         return http_util.Respond(request, content, content_type)
 
-    def _read_series(self, request: wrappers.Request) -> list:
-        """The (run, tag) of the query's blob sequence, in step order; NotFoundError if it has none."""
+    def _read_series(self, request: wrappers.Request, run: str = "", tag: str = "") -> list:
+        """The blob sequence of (run, tag), by default the query's, in step order; NotFoundError if it has none."""
         ctx, experiment = context(request)
-        run, tag = str_arg(request, "run"), str_arg(request, "tag")
+        run, tag = run or str_arg(request, "run"), tag or str_arg(request, "tag")
         data = self._data_provider.read_blob_sequences(
             ctx,
             experiment_id=experiment,
@@ -199,15 +226,17 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             raise errors.NotFoundError(f"no CNN Viz data for run {run!r}, tag {tag!r}")
         return sorted(series, key=lambda datum: datum.step)
 
-    def _blobs_at_step(self, request: wrappers.Request) -> tuple:
-        step = int_arg(request, "step")
-        series = self._read_series(request)
+    def _blobs_at_step(self, request: wrappers.Request, run: str = "", tag: str = "", step: int | None = None) -> tuple:
+        """The blobs of (run, tag) at `step`, by default the query's; NotFoundError naming the logged steps."""
+        step = int_arg(request, "step") if step is None else step
+        series = self._read_series(request, run, tag)
         for datum in series:
             if datum.step == step:
                 return datum.values
         steps = [datum.step for datum in series]
         raise errors.NotFoundError(
-            f"step {step} is not logged; logged steps: {steps[:20]}{' ...' if len(steps) > 20 else ''}"
+            f"step {step}{f' of run {run!r}' if run else ''} is not logged; "
+            f"logged steps: {steps[:20]}{' ...' if len(steps) > 20 else ''}"
         )
 
     def _step_infos(self, request: wrappers.Request, series: list) -> list:
