@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
+from conftest import fetch, fetch_json, plugin_url, poll, tensorboard_server
+from scipy.optimize import linear_sum_assignment
 
 from tb_cnnviz.channel_matching import correlation_matrix, match_channels
+from tb_cnnviz.methods.capture import feature_maps
 
 
 def _activations(samples: int = 400, channels: int = 12, seed: int = 0) -> np.ndarray:
@@ -79,3 +88,197 @@ def test_tables_of_other_probes_or_with_nan_are_refused_with_the_reason():
         match_channels(bad, _activations(channels=3))
     with pytest.raises(ValueError, match=r"\(samples, channels\)"):
         match_channels(np.zeros(10), np.zeros((10, 1)))
+
+
+# --- Acceptance: real trainings of the demo model on real Fashion-MNIST, logged by the real callback. ---
+
+TRAIN_IMAGES = 4000  # one epoch of 63 batches: ~75% test accuracy, seconds on two cores
+BATCH_SIZE = 64
+CONV1, CONV2 = "features.conv1", "features.conv2"
+TAG1, TAG2 = f"{CONV1}/feature_maps", f"{CONV2}/feature_maps"
+
+
+def train_demo(seed: int):
+    """The demo's FashionCNN trained one short epoch from `seed` (weights, dropout and batch order)."""
+    from demo_training.data import batch_count, load_split
+    from demo_training.train import make_model, make_optimizer, train_epoch
+
+    with torch.random.fork_rng(devices=[]):
+        model = make_model(seed=seed)
+        train = load_split("train").subset(TRAIN_IMAGES)
+        optimizer, scheduler = make_optimizer(model, batch_count(train, BATCH_SIZE))
+        train_epoch(model, train, optimizer, scheduler, epoch=0, batch_size=BATCH_SIZE, seed=seed, progress=False)
+    return model.eval()
+
+
+def permuted_conv2(model, order: list[int]):
+    """A copy whose conv2 output channel j is the original's channel order[j]: BatchNorm 2 and conv3's input
+    channels follow, so the network computes the same function under other channel numbers."""
+    permuted = copy.deepcopy(model)
+    features = permuted.features
+    with torch.no_grad():
+        features.conv2.weight.copy_(features.conv2.weight[order])
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            getattr(features.bn2, name).copy_(getattr(features.bn2, name)[order])
+        features.conv3.weight.copy_(features.conv3.weight[:, order])
+    return permuted
+
+
+def log_run(model, probes, run_dir: Path, steps=(1,)) -> None:
+    from demo_training.data import CLASS_NAMES, PIXEL_MEAN, PIXEL_STD
+    from tb_cnnviz import CNNVizCallback
+
+    with CNNVizCallback(
+        model, probes, log_dir=str(run_dir), probe_labels=CLASS_NAMES, input_mean=[PIXEL_MEAN], input_std=[PIXEL_STD]
+    ) as viz:
+        for step in steps:
+            viz.log(step)
+
+
+@dataclass
+class Demo:
+    logdir: Path
+    models: dict
+    probes: torch.Tensor
+    order: list[int]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Demo:
+    """Runs "seed0" (its initial weights at step 0, trained at step 1), "seed1" (trained from another seed),
+    "permuted" (seed0's trained model with conv2's channels permuted) and "flipped" (other probe images)."""
+    from demo_training.data import load_split, probe_batch
+    from demo_training.train import make_model
+
+    logdir = tmp_path_factory.mktemp("align")
+    probes = probe_batch(load_split("test"))
+    with torch.random.fork_rng(devices=[]):
+        initial = make_model(seed=0).eval()
+    trained = {seed: train_demo(seed) for seed in (0, 1)}
+    order = torch.randperm(64, generator=torch.Generator().manual_seed(5)).tolist()
+    permuted = permuted_conv2(trained[0], order)
+    with torch.no_grad():
+        assert torch.allclose(permuted(probes), trained[0](probes), atol=1e-4), "the permutation changes nothing"
+    log_run(initial, probes, logdir / "seed0", steps=(0,))
+    log_run(trained[0], probes, logdir / "seed0", steps=(1,))
+    log_run(trained[1], probes, logdir / "seed1")
+    log_run(permuted, probes, logdir / "permuted")
+    log_run(trained[0], probes.flip(-1), logdir / "flipped")
+    return Demo(logdir, {"seed0": trained[0], "seed1": trained[1], "permuted": permuted}, probes, order)
+
+
+def model_correlations(first, second, probes, layer: str) -> np.ndarray:
+    """Channel-by-channel correlations of two models' full-size maps of `layer`, computed from torch directly."""
+    tables = []
+    for model in (first, second):
+        (maps,) = feature_maps(model, probes, [layer]).values()
+        tables.append(maps.double().movedim(1, -1).reshape(-1, maps.shape[1]).numpy())
+    return correlation_matrix(*tables)
+
+
+def align(base: str, **params):
+    return fetch_json(plugin_url(base, "align", **params))
+
+
+def test_the_route_matches_channels_of_two_seeds_that_correlate_and_recovers_a_permutation(demo):
+    with tensorboard_server(demo.logdir, "--load_fast=false") as base:
+        poll(lambda: fetch_json(plugin_url(base, "runs"))["runs"], lambda runs: len(runs) == 4)
+        seeds = align(base, run="seed0", tag=TAG1, step=1, other_run="seed1", other_step=1)
+        permuted = align(base, run="seed0", tag=TAG2, step=1, other_run="permuted", other_step=1)
+        steps = align(base, run="seed0", tag=TAG1, step=1, other_run="seed0", other_step=0)
+        status, _, body = fetch(
+            plugin_url(base, "align", run="seed0", tag=TAG1, step=1, other_run="flipped", other_step=1)
+        )
+
+    # Two seeds: matched channels correlate far better than channels of the same number.
+    exact = model_correlations(demo.models["seed0"], demo.models["seed1"], demo.probes, CONV1)
+    same_index = float(np.mean(np.diag(exact)))
+    assert seeds["mean_correlation"] > same_index + 0.3, (seeds["mean_correlation"], same_index)
+    assert seeds["mean_correlation"] > 0.7 and seeds["share_above"] > 0.7
+    assert [pair["channel"] for pair in seeds["pairs"]] == list(range(32))
+    assert sorted(pair["other"] for pair in seeds["pairs"]) == list(range(32))
+    # The route's correlations (read back from 8-bit atlases) are the maps' own, and the matching is optimal.
+    from_atlases = np.array([pair["correlation"] for pair in seeds["pairs"]])
+    from_maps = exact[[pair["channel"] for pair in seeds["pairs"]], [pair["other"] for pair in seeds["pairs"]]]
+    assert np.abs(from_atlases - from_maps).max() < 0.02
+    rows, columns = linear_sum_assignment(exact, maximize=True)
+    assert from_maps.sum() == pytest.approx(exact[rows, columns].sum(), abs=0.05)
+    assert seeds["weak"] == [pair["channel"] for pair in seeds["pairs"] if pair["correlation"] < 0.5]
+    assert seeds["unmatched"] == seeds["other_unmatched"] == [] and seeds["threshold"] == 0.5
+
+    # The permuted copy: every channel found under its new number, with correlation 1.
+    inverse = {old: new for new, old in enumerate(demo.order)}
+    assert {pair["channel"]: pair["other"] for pair in permuted["pairs"]} == inverse
+    assert min(pair["correlation"] for pair in permuted["pairs"]) > 0.999 and permuted["weak"] == []
+
+    # One run at two steps (initial and trained weights): the same shape of answer.
+    assert len(steps["pairs"]) == 32 and -1 <= steps["mean_correlation"] <= 1
+
+    # Other probe images: nothing to correlate, said in one line.
+    assert (
+        status == 422 and b"channels can only be aligned on shared probe images" in body and b"\n" not in body.strip()
+    )
+
+
+BAD_REQUESTS = [
+    ({"other_run": "nope"}, 404, "run 'nope'"),
+    ({"other_step": 7}, 404, "step 7 of run 'seed1'"),
+    ({"tag": "probes", "step": 0, "other_run": "seed0", "other_step": 0}, 422, "'feature_maps' tags only"),
+    ({"other_step": None}, 400, "'other_step'"),
+    ({"other_step": "x"}, 400, "must be an integer"),
+    ({"tag": "features.conv9/feature_maps"}, 404, "tag 'features.conv9/feature_maps'"),
+]
+
+
+def test_bad_align_requests_answer_one_line_saying_what_is_wrong(demo):
+    good = {"run": "seed0", "tag": TAG1, "step": 1, "other_run": "seed1", "other_step": 1}
+    answers = []
+    with tensorboard_server(demo.logdir, "--load_fast=true") as base:
+        poll(lambda: fetch_json(plugin_url(base, "runs"))["runs"], lambda runs: len(runs) == 4)
+        for change, _, _ in BAD_REQUESTS:
+            params = {name: value for name, value in {**good, **change}.items() if value is not None}
+            status, _, body = fetch(plugin_url(base, "align", **params))
+            answers.append((status, body.decode()))
+    for (status, body), (_, expected_status, message) in zip(answers, BAD_REQUESTS, strict=True):
+        assert status == expected_status and message in body and "\n" not in body.strip(), body
+
+
+def test_compare_command_recovers_the_permutation_from_two_checkpoints(demo, tmp_path, capsys):
+    from tb_cnnviz.cli.main import main
+
+    paths = []
+    for name in ("seed0", "permuted"):
+        paths.append(tmp_path / f"{name}.pt")
+        torch.save({"epoch": 1, "model": demo.models[name].state_dict()}, paths[-1])
+    common = ["--model", "demo_training.model:FashionCNN", "--device", "cpu", "--probe-images", "fashion-mnist"]
+    assert main(["compare", *common, "--checkpoints", *map(str, paths), "--json"]) == 0
+    layers = {layer["layer"]: layer for layer in json.loads(capsys.readouterr().out)["layers"]}
+    assert list(layers) == [CONV1, CONV2, "features.conv3"]
+    inverse = {old: new for new, old in enumerate(demo.order)}
+    assert {pair["channel"]: pair["other"] for pair in layers[CONV2]["pairs"]} == inverse
+    for name in (CONV1, "features.conv3"):  # the layers around it compute exactly what they did
+        assert all(pair["channel"] == pair["other"] for pair in layers[name]["pairs"])
+    assert all(layer["mean_correlation"] > 0.999 and layer["share_above"] == 1.0 for layer in layers.values())
+
+    assert main(["compare", *common, "--checkpoints", *map(str, paths), "--layers", CONV2]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[1].split() == ["layer", "channels", "mean", "r", "share", ">", "0.5", "weak", "unmatched"]
+    assert table[2].split() == [CONV2, "64", "1.000", "100%", "0", "0"]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--checkpoints", "missing.pt", "missing.pt"], "no such file 'missing.pt'"),
+        (["--layers", "conv9"], "unknown layer 'conv9'"),
+    ],
+)
+def test_compare_command_bad_inputs_are_one_line(demo, tmp_path, capsys, options, message):
+    from tb_cnnviz.cli.main import main
+
+    path = tmp_path / "a.pt"
+    torch.save(demo.models["seed0"].state_dict(), path)
+    common = ["--model", "demo_training.model:FashionCNN", "--device", "cpu", "--probe-images", "fashion-mnist"]
+    assert main(["compare", *common, "--checkpoints", str(path), str(path), *options]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and message in captured.err

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 from tensorboard import errors
 
+from tb_cnnviz import contract
 from tb_cnnviz.channel_matching import WEAK_BELOW, match_channels
 from tb_cnnviz.tensorboard import keys
 from tb_cnnviz.tensorboard.infos import read_info
@@ -92,12 +93,12 @@ def activation_table(info: dict, side: Side) -> np.ndarray:
 
 def _info(side: Side) -> dict:
     try:
+        kind = contract.parse_info(side.info)[keys.KIND]
+        if kind != FEATURE_MAPS_KIND:
+            raise AlignError(f"{side.where} holds {kind!r}; channels are aligned on {FEATURE_MAPS_KIND!r} tags only")
         info = read_info(side.info)
     except ValueError as error:
         raise AlignError(f"{side.where}: {error}") from None
-    kind = info[keys.KIND]
-    if kind != FEATURE_MAPS_KIND:
-        raise AlignError(f"{side.where} holds {kind!r}; channels are aligned on {FEATURE_MAPS_KIND!r} tags only")
     if not info.get(keys.CHANNELS) or info.get(keys.TILE) is None or info.get(keys.GRID) is None:
         raise AlignError(f"{side.where}: its info names no channels, tile or grid")
     if any(isinstance(channel, list) or isinstance(channel, str) for channel in info[keys.CHANNELS]):
