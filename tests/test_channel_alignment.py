@@ -7,14 +7,19 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import browser_tab
 import numpy as np
 import pytest
 import torch
+from browser_tab import atlas_tiles, drawn_tiles, served_image, texts
 from conftest import fetch, fetch_json, plugin_url, poll, tensorboard_server
 from scipy.optimize import linear_sum_assignment
 
 from tb_cnnviz.channel_matching import correlation_matrix, match_channels
 from tb_cnnviz.methods.capture import feature_maps
+
+# The page fixtures: pytest finds fixtures by name in the test module.
+browser, tab = browser_tab.browser, browser_tab.tab
 
 
 def _activations(samples: int = 400, channels: int = 12, seed: int = 0) -> np.ndarray:
@@ -282,3 +287,34 @@ def test_compare_command_bad_inputs_are_one_line(demo, tmp_path, capsys, options
     assert main(["compare", *common, "--checkpoints", str(path), str(path), *options]) == 1
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1 and message in captured.err
+
+
+def test_the_tabs_align_toggle_draws_the_routes_pairs_side_by_side(demo, browser, tab):
+    with tensorboard_server(demo.logdir) as base:
+        poll(lambda: fetch_json(plugin_url(base, "runs"))["runs"], lambda runs: len(runs) == 4)
+        answer = align(base, run="seed0", tag=TAG2, step=1, other_run="permuted", other_step=1)
+        info = fetch_json(plugin_url(base, "info", run="permuted", tag=TAG2, step=1))
+        served = atlas_tiles(served_image(base, "permuted", TAG2, 1, 1), info["tile"], info["grid"], 64)
+        frame = tab.open(
+            f"{base}/#cnnviz&p.cnnviz.run=seed0&p.cnnviz.layer={CONV2}&p.cnnviz.step=1"
+            "&p.cnnviz.compare=run&p.cnnviz.otherRun=permuted"
+        )
+        tab.wait_for_grid(panel="compared", step=1)
+        assert texts(frame, ".grid[data-panel=compared] .tile-label") == [str(c) for c in range(64)], "not aligned yet"
+        frame.click("#cnnviz-align")
+        frame.wait_for_selector(".panel-title:text('permuted · step 1 · aligned')")
+        frame = tab.wait_for_grid(panel="compared", step=1)
+        shown_captions = texts(frame, ".grid[data-panel=shown] .tile-caption")
+        compared_labels = texts(frame, ".grid[data-panel=compared] .tile-label")
+        compared_tiles = drawn_tiles(frame, "compared")
+        summary = frame.text_content(".align-list")
+        assert "p.cnnviz.align=true" in tab.url
+        tab.keep_screenshot("cnnviz-compare-aligned-1400x900")
+        tab.assert_clean()
+
+    pairs = answer["pairs"]
+    assert [int(label) for label in compared_labels] == [pair["other"] for pair in pairs]
+    assert shown_captions == [f"↔ ch {pair['other']}, r {pair['correlation']:.2f}" for pair in pairs]
+    # Each compared tile is the compared run's tile of the matched channel, as the plugin serves it.
+    assert compared_tiles == [served[info["channels"].index(pair["other"])] for pair in pairs]
+    assert "Weakly matched (r < 0.5): none" in summary and "Unmatched here: none" in summary

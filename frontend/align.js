@@ -1,0 +1,96 @@
+/**
+ * "Align channels" in Compare mode: two runs (or two steps) number their channels differently, so the
+ * plugin's `align` route matches them one to one by the correlation of their feature maps on the shared
+ * probe images. Here: the shown grid captioned with each channel's match, the compared grid reordered so
+ * each tile sits beside its match, and the list of unmatched and weakly matched channels.
+ */
+import { el } from "./dom.js";
+import { formatNumber, formatPercent } from "./format.js";
+import { withDefaults } from "./kinds/kind.js";
+
+const matchText = (channel, pair) => (pair ? `↔ ch ${pair.other}, r ${pair.correlation.toFixed(2)}` : `ch ${channel}: unmatched`);
+
+/** The shown grid's kind with each tile captioned by its matched channel and correlation. */
+export function captionedByMatch(kind, answer) {
+  const pairs = new Map(answer.pairs.map((pair) => [pair.channel, pair]));
+  return withDefaults({
+    ...kind,
+    caption: (info, probe, position) => matchText(info.channels[position], pairs.get(info.channels[position])),
+    captionLabel: "the matched channel of the compared view and their correlation r",
+  });
+}
+
+/**
+ * The compared grid's kind, tiles in the shown grid's order: at each position the channel matched to the
+ * shown channel there (blank where it has none). `shownChannels`: the shown grid's channels.
+ */
+export function alignedKind(kind, answer, shownChannels) {
+  const pairs = new Map(answer.pairs.map((pair) => [pair.channel, pair]));
+  const matched = shownChannels.map((channel) => pairs.get(channel) ?? null);
+  const at = (info, position) => (position === null || !matched[position] ? -1 : info.channels.indexOf(matched[position].other));
+  const weak = { text: "weak", why: `matched with r < ${answer.threshold}` };
+  return withDefaults({
+    ...kind,
+    channels: () => matched.map((pair) => pair?.other ?? null),
+    tileLabel: (info, item) => (item === null ? "–" : String(item)),
+    itemName: (info, item) => (item === null ? "no matched channel" : `channel ${item}`),
+    drawTile(atlas, info, probe, position, look) {
+      const other = at(info, position);
+      const [height, width] = info.tile;
+      return other < 0 ? new ImageData(width, height) : kind.drawTile(atlas, info, probe, other, look);
+    },
+    caption: (info, probe, position) =>
+      matched[position] ? `↔ ch ${shownChannels[position]}, r ${matched[position].correlation.toFixed(2)}` : `no match for ch ${shownChannels[position]}`,
+    captionLabel: "the shown channel it is matched to and their correlation r",
+    details(info, probe, position) {
+      const other = at(info, position);
+      if (other < 0) return [["no channel here matches", `channel ${shownChannels[position]}`]];
+      return [["matched to", `channel ${shownChannels[position]}`], ["r", formatNumber(matched[position].correlation)], ...kind.details(info, probe, other)];
+    },
+    scale: (info, probe, position, look) => kind.scale(info, probe, position === null ? null : Math.max(0, at(info, position)), look),
+    flag(info, probe, position) {
+      if (matched[position] && matched[position].correlation < answer.threshold) return weak;
+      const other = at(info, position);
+      return other < 0 ? null : kind.flag(info, probe, other);
+    },
+    difference: false,
+  });
+}
+
+/** The list under the grids: summary numbers, weakly matched and unmatched channels ({ element, show, hide, setBusy }). */
+export function createAlignList() {
+  const element = el("section", { className: "align-list", hidden: true, "aria-label": "Channel alignment" });
+  return {
+    element,
+    show(answer, otherName) {
+      element.hidden = false;
+      const pairs = new Map(answer.pairs.map((pair) => [pair.channel, pair]));
+      const mean = answer.mean_correlation === null ? "–" : formatNumber(answer.mean_correlation);
+      const share = answer.share_above === null ? "–" : formatPercent(answer.share_above);
+      const weak = answer.weak.map((channel) => `ch ${channel} ↔ ch ${pairs.get(channel).other} (r ${pairs.get(channel).correlation.toFixed(2)})`);
+      element.replaceChildren(
+        el("h2", { className: "panel-title", text: `Channels aligned with ${otherName}` }),
+        el("p", { className: "align-summary", text: `${answer.pairs.length} matched · mean r ${mean} · ${share} with r > ${answer.threshold}` }),
+        line("align-weak", `Weakly matched (r < ${answer.threshold})`, weak),
+        line(
+          "align-unmatched",
+          "Unmatched here",
+          answer.unmatched.map((channel) => `ch ${channel}`),
+        ),
+        line(
+          "align-other-unmatched",
+          `Unmatched in ${otherName}`,
+          answer.other_unmatched.map((channel) => `ch ${channel}`),
+        ),
+      );
+    },
+    hide() {
+      element.hidden = true;
+    },
+    setBusy() {},
+  };
+}
+
+function line(className, title, items) {
+  return el("p", { className }, [el("strong", { text: `${title}: ` }), items.length ? items.join(", ") : "none"]);
+}
