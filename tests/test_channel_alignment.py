@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from scipy.optimize import linear_sum_assignment
 
 from tb_cnnviz.channel_matching import correlation_matrix, match_channels
 from tb_cnnviz.methods.capture import feature_maps
+from tb_cnnviz.tensorboard.align import AlignError, Side, activation_table, align_answer
 
 # The page fixtures: pytest finds fixtures by name in the test module.
 browser, tab = browser_tab.browser, browser_tab.tab
@@ -93,6 +95,52 @@ def test_tables_of_other_probes_or_with_nan_are_refused_with_the_reason():
         match_channels(bad, _activations(channels=3))
     with pytest.raises(ValueError, match=r"\(samples, channels\)"):
         match_channels(np.zeros(10), np.zeros((10, 1)))
+
+
+def _logged_step(maps: torch.Tensor, channels: list[int]) -> tuple[bytes, list[bytes]]:
+    """(info JSON, atlas PNGs) exactly as the feature-maps kind writes a step of `maps` (N, C, H, W)."""
+    from tb_cnnviz.writer.atlas import png_bytes
+    from tb_cnnviz.writer.kinds.feature_maps import render
+
+    info, pictures = render("conv", maps, channels, max_tile_size=64)
+    return json.dumps(info).encode(), [png_bytes(picture) for picture in pictures]
+
+
+def test_activations_read_back_from_the_atlases_are_the_logged_maps_within_one_grey_level():
+    maps = torch.randn(3, 6, 9, 7, generator=torch.Generator().manual_seed(0)) * 4 + 1
+    info_blob, atlases = _logged_step(maps, [5, 1, 3])
+    table = activation_table(json.loads(info_blob), Side("here", info_blob, atlases))
+    expected = maps[:, [5, 1, 3]].double().movedim(1, -1).reshape(-1, 3).numpy()
+    per_tile = (maps[:, [5, 1, 3]].amax(dim=(2, 3)) - maps[:, [5, 1, 3]].amin(dim=(2, 3))).double()
+    step = per_tile.movedim(1, -1).repeat_interleave(9 * 7, dim=0).numpy() / 255  # one grey level of each tile
+    assert np.all(np.abs(table - expected) <= step / 2 + 1e-3 * np.abs(expected).max())
+
+    shuffled_info, shuffled = _logged_step(maps[:, [3, 5, 1, 0, 2, 4]], [0, 1, 2, 3, 4, 5])
+    answer = align_answer(Side("a", info_blob, atlases), Side("b", shuffled_info, shuffled))
+    assert [(pair["channel"], pair["other"]) for pair in answer["pairs"]] == [(1, 2), (3, 0), (5, 1)]
+    assert answer["other_unmatched"] == [3, 4, 5] and answer["unmatched"] == []
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda info: info.pop("tile_range"), "'tile_range' must hold [low, high] finite numbers"),
+        (lambda info: info["tile_range"][0][0].__setitem__(0, None), "'tile_range' must hold"),
+        (lambda info: info.update(kind="filters"), "holds 'filters'; channels are aligned on 'feature_maps' tags"),
+        (lambda info: info.update(probes=5), "counts 5 probes but it holds 3 atlases"),
+        (lambda info: info.update(grid=[1, 1]), "grid of 1x1 tiles cannot hold 3 channels"),
+    ],
+)
+def test_a_logged_step_that_does_not_fit_its_layout_is_refused_saying_why(change, message):
+    maps = torch.randn(3, 4, 5, 5, generator=torch.Generator().manual_seed(1))
+    info_blob, atlases = _logged_step(maps, [0, 1, 2])
+    info = json.loads(info_blob)
+    change(info)
+    bad = Side("run 'x' step 2", json.dumps(info).encode(), atlases)
+    with pytest.raises(AlignError, match=re.escape(message)):
+        align_answer(Side("good", info_blob, atlases), bad)
+    with pytest.raises(AlignError, match="its atlas cannot be read"):
+        align_answer(Side("good", info_blob, atlases), Side("cut", info_blob, [atlases[0][:40], *atlases[1:]]))
 
 
 # --- Acceptance: real trainings of the demo model on real Fashion-MNIST, logged by the real callback. ---

@@ -66,7 +66,10 @@ def align_answer(first: Side, second: Side, threshold: float = WEAK_BELOW) -> di
             f"{first.where} has {info.get(keys.PROBES)} probes and {second.where} {other_info.get(keys.PROBES)}; "
             "channels can only be aligned on shared probe images"
         )
-    matching = match_channels(table, other_table, info[keys.CHANNELS], other_info[keys.CHANNELS], threshold)
+    try:
+        matching = match_channels(table, other_table, info[keys.CHANNELS], other_info[keys.CHANNELS], threshold)
+    except ValueError as error:  # e.g. a single 1x1 tile: no correlation can be measured from one sample
+        raise AlignError(f"{first.where} and {second.where}: {error}") from None
     return matching.as_dict()
 
 
@@ -101,7 +104,7 @@ def _info(side: Side) -> dict:
         raise AlignError(f"{side.where}: {error}") from None
     if not info.get(keys.CHANNELS) or info.get(keys.TILE) is None or info.get(keys.GRID) is None:
         raise AlignError(f"{side.where}: its info names no channels, tile or grid")
-    if any(isinstance(channel, list) or isinstance(channel, str) for channel in info[keys.CHANNELS]):
+    if any(isinstance(channel, list | str) for channel in info[keys.CHANNELS]):
         raise AlignError(f"{side.where}: its info's channels must be one list of channel numbers")
     if info.get(keys.PROBES) != len(side.atlases):
         raise AlignError(
