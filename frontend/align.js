@@ -22,7 +22,8 @@ export function captionedByMatch(kind, answer) {
 
 /**
  * The compared grid's kind, tiles in the shown grid's order: at each position the channel matched to the
- * shown channel there (blank where it has none). `shownChannels`: the shown grid's channels.
+ * shown channel there (blank where it has none). `shownChannels`: the shown grid's channels. Its items are
+ * the shown channels (a click opens the shown channel of the pair); labels name the matched ones.
  */
 export function alignedKind(kind, answer, shownChannels) {
   const pairs = new Map(answer.pairs.map((pair) => [pair.channel, pair]));
@@ -31,9 +32,9 @@ export function alignedKind(kind, answer, shownChannels) {
   const weak = { text: "weak", why: `matched with r < ${answer.threshold}` };
   return withDefaults({
     ...kind,
-    channels: () => matched.map((pair) => pair?.other ?? null),
-    tileLabel: (info, item) => (item === null ? "–" : String(item)),
-    itemName: (info, item) => (item === null ? "no matched channel" : `channel ${item}`),
+    channels: () => shownChannels,
+    tileLabel: (info, item) => (pairs.has(item) ? String(pairs.get(item).other) : "–"),
+    itemName: (info, item) => (pairs.has(item) ? `channel ${pairs.get(item).other}, matched to channel ${item}` : `no channel matched to channel ${item}`),
     drawTile(atlas, info, probe, position, look) {
       const other = at(info, position);
       const [height, width] = info.tile;

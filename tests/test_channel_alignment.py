@@ -359,6 +359,9 @@ def test_the_tabs_align_toggle_draws_the_routes_pairs_side_by_side(demo, browser
         summary = frame.text_content(".align-list")
         assert "p.cnnviz.align=true" in tab.url
         tab.keep_screenshot("cnnviz-compare-aligned-1400x900")
+        frame.click(".grid[data-panel=compared] .tile[data-position='1']")  # opens the pair's shown channel, 1
+        poll(lambda: tab.url, lambda url: "p.cnnviz.channel=1" in url, timeout=10)
+        assert "p.cnnviz.channel=1" in tab.url
         tab.assert_clean()
 
     pairs = answer["pairs"]
