@@ -8,15 +8,19 @@ import { el } from "./dom.js";
 import { formatNumber, formatPercent } from "./format.js";
 import { withDefaults } from "./kinds/kind.js";
 
-const matchText = (channel, pair) => (pair ? `↔ ch ${pair.other}, r ${pair.correlation.toFixed(2)}` : `ch ${channel}: unmatched`);
+// Short enough for the narrowest tile (72 px): "↔ 17 · 0.83", the matched channel and the correlation r.
+const matchText = (other, correlation) => `↔ ${other} · ${correlation.toFixed(2)}`;
 
 /** The shown grid's kind with each tile captioned by its matched channel and correlation. */
 export function captionedByMatch(kind, answer) {
   const pairs = new Map(answer.pairs.map((pair) => [pair.channel, pair]));
   return withDefaults({
     ...kind,
-    caption: (info, probe, position) => matchText(info.channels[position], pairs.get(info.channels[position])),
-    captionLabel: "the matched channel of the compared view and their correlation r",
+    caption(info, probe, position) {
+      const pair = pairs.get(info.channels[position]);
+      return pair ? matchText(pair.other, pair.correlation) : "unmatched";
+    },
+    captionLabel: "↔ its matched channel in the compared view · their correlation r",
   });
 }
 
@@ -40,9 +44,8 @@ export function alignedKind(kind, answer, shownChannels) {
       const [height, width] = info.tile;
       return other < 0 ? new ImageData(width, height) : kind.drawTile(atlas, info, probe, other, look);
     },
-    caption: (info, probe, position) =>
-      matched[position] ? `↔ ch ${shownChannels[position]}, r ${matched[position].correlation.toFixed(2)}` : `no match for ch ${shownChannels[position]}`,
-    captionLabel: "the shown channel it is matched to and their correlation r",
+    caption: (info, probe, position) => (matched[position] ? matchText(shownChannels[position], matched[position].correlation) : "unmatched"),
+    captionLabel: "↔ the shown channel it is matched to · their correlation r",
     details(info, probe, position) {
       const other = at(info, position);
       if (other < 0) return [["no channel here matches", `channel ${shownChannels[position]}`]];

@@ -359,6 +359,9 @@ def test_the_tabs_align_toggle_draws_the_routes_pairs_side_by_side(demo, browser
         summary = frame.text_content(".align-list")
         assert "p.cnnviz.align=true" in tab.url
         tab.keep_screenshot("cnnviz-compare-aligned-1400x900")
+        frame.select_option("#cnnviz-other-run", "seed1")  # another seed: weak matches are flagged
+        frame.wait_for_selector(".panel-title:text('seed1 · step 1 · aligned')")
+        tab.keep_screenshot("cnnviz-compare-aligned-seeds-1400x900")
         frame.click(".grid[data-panel=compared] .tile[data-position='1']")  # opens the pair's shown channel, 1
         poll(lambda: tab.url, lambda url: "p.cnnviz.channel=1" in url, timeout=10)
         assert "p.cnnviz.channel=1" in tab.url
@@ -366,7 +369,7 @@ def test_the_tabs_align_toggle_draws_the_routes_pairs_side_by_side(demo, browser
 
     pairs = answer["pairs"]
     assert [int(label) for label in compared_labels] == [pair["other"] for pair in pairs]
-    assert shown_captions == [f"↔ ch {pair['other']}, r {pair['correlation']:.2f}" for pair in pairs]
+    assert shown_captions == [f"↔ {pair['other']} · {pair['correlation']:.2f}" for pair in pairs]
     # Each compared tile is the compared run's tile of the matched channel, as the plugin serves it.
     assert compared_tiles == [served[info["channels"].index(pair["other"])] for pair in pairs]
     assert "Weakly matched (r < 0.5): none" in summary and "Unmatched here: none" in summary
