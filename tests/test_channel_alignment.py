@@ -182,7 +182,13 @@ def log_run(model, probes, run_dir: Path, steps=(1,)) -> None:
     from tb_cnnviz import CNNVizCallback
 
     with CNNVizCallback(
-        model, probes, log_dir=str(run_dir), probe_labels=CLASS_NAMES, input_mean=[PIXEL_MEAN], input_std=[PIXEL_STD]
+        model,
+        probes,
+        log_dir=str(run_dir),
+        kinds=["feature_maps"],  # what alignment reads, whatever the callback's default kinds become
+        probe_labels=CLASS_NAMES,
+        input_mean=[PIXEL_MEAN],
+        input_std=[PIXEL_STD],
     ) as viz:
         for step in steps:
             viz.log(step)

@@ -210,10 +210,11 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         content, content_type = read_static(self._frontend, request.path.split("/static/", 1)[-1])
         return http_util.Respond(request, content, content_type)
 
-    def _read_series(self, request: wrappers.Request, run: str = "", tag: str = "") -> list:
-        """The blob sequence of (run, tag), by default the query's, in step order; NotFoundError if it has none."""
+    def _read_series(self, request: wrappers.Request, run: str | None = None, tag: str | None = None) -> list:
+        """The blob sequence of (run, tag), the query's by default, in step order; NotFoundError if it has none."""
         ctx, experiment = context(request)
-        run, tag = run or str_arg(request, "run"), tag or str_arg(request, "tag")
+        run = str_arg(request, "run") if run is None else run
+        tag = str_arg(request, "tag") if tag is None else tag
         data = self._data_provider.read_blob_sequences(
             ctx,
             experiment_id=experiment,
@@ -226,8 +227,10 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             raise errors.NotFoundError(f"no CNN Viz data for run {run!r}, tag {tag!r}")
         return sorted(series, key=lambda datum: datum.step)
 
-    def _blobs_at_step(self, request: wrappers.Request, run: str = "", tag: str = "", step: int | None = None) -> tuple:
-        """The blobs of (run, tag) at `step`, by default the query's; NotFoundError naming the logged steps."""
+    def _blobs_at_step(
+        self, request: wrappers.Request, run: str | None = None, tag: str | None = None, step: int | None = None
+    ) -> tuple:
+        """The blobs of (run, tag) at `step`, the query's by default; NotFoundError naming the logged steps."""
         step = int_arg(request, "step") if step is None else step
         series = self._read_series(request, run, tag)
         for datum in series:
@@ -235,7 +238,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
                 return datum.values
         steps = [datum.step for datum in series]
         raise errors.NotFoundError(
-            f"step {step}{f' of run {run!r}' if run else ''} is not logged; "
+            f"step {step}{'' if run is None else f' of run {run!r}'} is not logged; "
             f"logged steps: {steps[:20]}{' ...' if len(steps) > 20 else ''}"
         )
 
