@@ -3,28 +3,33 @@
 Activations are read back from the logged atlases, not stored twice: a tile's pixel v stands for
 activation lo + v / 255 * (hi - lo) of its info's `tile_range` (writer/pictures.py quantize; the tab's
 atlas.js reads it the same way), so a channel's sample vector is its (pooled) map over every probe.
-Torch-free, Pillow and numpy only. Anything that does not fit raises AlignError, which the route answers
-as 422 with the reason.
+Torch-free, Pillow and numpy only; the plugin lends its blob readers. Anything that does not fit raises
+AlignError, which the route answers as 422 with the reason.
 """
 
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 from tensorboard import errors
+from werkzeug import wrappers
 
 from tb_cnnviz import contract
 from tb_cnnviz.channel_matching import WEAK_BELOW, match_channels
 from tb_cnnviz.tensorboard import keys
 from tb_cnnviz.tensorboard.infos import read_info
+from tb_cnnviz.tensorboard.requests import int_arg, str_arg
 from tb_cnnviz.tensorboard.strips import PICTURE_ERRORS, check_picture
 
 FEATURE_MAPS_KIND = "feature_maps"  # the kind whose atlases hold activations (writer/kinds/feature_maps.py)
 _TILE_RANGE = "tile_range"  # feature maps' own info key: (probe, channel) -> [low, high]
+StepReader = Callable[[str, str, int], list[bytes]]  # (run, tag, step) -> the step's blobs
+LatestReader = Callable[[str, str], list[bytes]]  # (run, tag) -> the blobs of the tag's last step
 
 
 class AlignError(errors.PublicError):
@@ -40,6 +45,39 @@ class Side:
     where: str  # e.g. "run 'a' step 3"
     info: bytes
     atlases: list[bytes]
+
+
+def align_query(request: wrappers.Request, at_step: StepReader, latest: LatestReader) -> dict:
+    """The route's answer to the query `run`, `tag`, `step`, `other_run`, `other_step`.
+
+    `at_step(run, tag, step)` reads a step's blobs (NotFoundError naming the logged steps), `latest(run, tag)`
+    the last step's of a tag (NotFoundError without the tag): the plugin's readers over its data provider.
+    """
+    run, tag, step = str_arg(request, "run"), str_arg(request, "tag"), int_arg(request, "step")
+    other_run, other_step = str_arg(request, "other_run"), int_arg(request, "other_step")
+    blobs, other_blobs = at_step(run, tag, step), at_step(other_run, tag, other_step)
+    if other_run != run:
+        same_probes(_probe_pictures(latest, run), _probe_pictures(latest, other_run), (run, other_run))
+    if len(blobs) <= contract.FIRST_PICTURE_BLOB or len(other_blobs) <= contract.FIRST_PICTURE_BLOB:
+        raise AlignError(f"a step of tag {tag!r} holds no info and atlases")
+    first = Side(f"run {run!r} step {step}", blobs[contract.INFO_BLOB], blobs[contract.FIRST_PICTURE_BLOB :])
+    second = Side(
+        f"run {other_run!r} step {other_step}",
+        other_blobs[contract.INFO_BLOB],
+        other_blobs[contract.FIRST_PICTURE_BLOB :],
+    )
+    return align_answer(first, second)
+
+
+def _probe_pictures(latest: LatestReader, run: str) -> list[bytes]:
+    """The run's probe images as logged (PNG bytes of its probes tag's last step); AlignError if it has none."""
+    try:
+        blobs = latest(run, contract.PROBES_TAG)
+    except errors.NotFoundError:
+        blobs = []
+    if len(blobs) <= contract.FIRST_PICTURE_BLOB:
+        raise AlignError(f"run {run!r} logged no probe images; channels can only be aligned on shared probe images")
+    return blobs[contract.FIRST_PICTURE_BLOB :]
 
 
 def same_probes(first: list[bytes], second: list[bytes], runs: tuple[str, str]) -> None:

@@ -18,7 +18,7 @@ from tensorboard.util import tb_logging
 from werkzeug import wrappers
 
 from tb_cnnviz import contract
-from tb_cnnviz.tensorboard.align import AlignError, Side, align_answer, same_probes
+from tb_cnnviz.tensorboard.align import align_query
 from tb_cnnviz.tensorboard.infos import InfoCache, StepInfo, Unreadable, read_info
 from tb_cnnviz.tensorboard.requests import (
     UnreadableInfoError,
@@ -183,27 +183,15 @@ class CNNVizPlugin(base_plugin.TBPlugin):
     @wrappers.Request.application
     def _serve_align(self, request: wrappers.Request) -> wrappers.Response:
         """Channels of a feature-maps tag at one step matched to those of another run or step (align.py)."""
-        run, tag, step = str_arg(request, "run"), str_arg(request, "tag"), int_arg(request, "step")
-        other_run, other_step = str_arg(request, "other_run"), int_arg(request, "other_step")
-        sides = [self._blobs_at_step(request, *where) for where in ((run, tag, step), (other_run, tag, other_step))]
-        if other_run != run:
-            same_probes(self._probe_pictures(request, run), self._probe_pictures(request, other_run), (run, other_run))
-        read = [self._read_many(request, list(blobs)) if len(blobs) > 1 else [] for blobs in sides]
-        if not all(read):
-            raise AlignError("a step of this tag holds no info and atlases")
-        where = (f"run {run!r} step {step}", f"run {other_run!r} step {other_step}")
-        first, second = (Side(at, blobs[0], blobs[1:]) for at, blobs in zip(where, read, strict=True))
-        return json_answer(request, align_answer(first, second))
 
-    def _probe_pictures(self, request: wrappers.Request, run: str) -> list[bytes]:
-        """The run's probe images as logged (PNG bytes, latest step of its probes tag); AlignError if none."""
-        try:
-            series = self._read_series(request, run, contract.PROBES_TAG)
-        except errors.NotFoundError:
-            series = []
-        if not series:
-            raise AlignError(f"run {run!r} logged no probe images; channels can only be aligned on shared probe images")
-        return self._read_many(request, list(series[-1].values[contract.FIRST_PICTURE_BLOB :]))
+        def at_step(run: str, tag: str, step: int) -> list[bytes]:
+            return self._read_many(request, list(self._blobs_at_step(request, run, tag, step)))
+
+        def latest(run: str, tag: str) -> list[bytes]:
+            series = self._read_series(request, run, tag)
+            return self._read_many(request, list(series[-1].values)) if series else []
+
+        return json_answer(request, align_query(request, at_step, latest))
 
     @wrappers.Request.application
     def _serve_static(self, request: wrappers.Request) -> wrappers.Response:
