@@ -18,6 +18,7 @@ from tensorboard.util import tb_logging
 from werkzeug import wrappers
 
 from tb_cnnviz import contract
+from tb_cnnviz.tensorboard.align import align_query
 from tb_cnnviz.tensorboard.dynamics import dynamics_answer
 from tb_cnnviz.tensorboard.infos import InfoCache, StepInfo, Unreadable, read_info
 from tb_cnnviz.tensorboard.requests import (
@@ -78,6 +79,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             "/series": self._serve_series,
             "/dynamics": self._serve_dynamics,
             "/strip": self._serve_strip,
+            "/align": self._serve_align,
             "/static/*": self._serve_static,
         }
 
@@ -146,9 +148,8 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             return [(datum.step, row) for datum, row in zip(series, rows, strict=True)]
 
         def read_whole_info(tag: str, step: int) -> dict | None:
-            datum = next(datum for datum in self._read_series(request, run, tag) if datum.step == step)
-            try:
-                return read_info(self._read_many(request, [datum.values[contract.INFO_BLOB]])[0])
+            try:  # a readable step (read_rows said so): its blobs hold an info
+                return read_info(self._read_many(request, [self._blobs_at_step(request, run, tag, step)[0]])[0])
             except ValueError:
                 return None  # the step's row in read_rows said why; the answer falls back to the default
 
@@ -210,6 +211,19 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         return http_util.Respond(request, picture, "image/png", expires=_IMAGE_CACHE_SECONDS)
 
     @wrappers.Request.application
+    def _serve_align(self, request: wrappers.Request) -> wrappers.Response:
+        """Channels of a feature-maps tag at one step matched to those of another run or step (align.py)."""
+
+        def at_step(run: str, tag: str, step: int) -> list[bytes]:
+            return self._read_many(request, list(self._blobs_at_step(request, run, tag, step)))
+
+        def latest(run: str, tag: str) -> list[bytes]:
+            series = self._read_series(request, run, tag)
+            return self._read_many(request, list(series[-1].values)) if series else []
+
+        return json_answer(request, align_query(request, at_step, latest))
+
+    @wrappers.Request.application
     def _serve_static(self, request: wrappers.Request) -> wrappers.Response:
         content, content_type = read_static(self._frontend, request.path.split("/static/", 1)[-1])
         return http_util.Respond(request, content, content_type)
@@ -231,15 +245,19 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             raise errors.NotFoundError(f"no CNN Viz data for run {run!r}, tag {tag!r}")
         return sorted(series, key=lambda datum: datum.step)
 
-    def _blobs_at_step(self, request: wrappers.Request) -> tuple:
-        step = int_arg(request, "step")
-        series = self._read_series(request)
+    def _blobs_at_step(
+        self, request: wrappers.Request, run: str | None = None, tag: str | None = None, step: int | None = None
+    ) -> tuple:
+        """The blobs of (run, tag) at `step`, the query's by default; NotFoundError naming the logged steps."""
+        step = int_arg(request, "step") if step is None else step
+        series = self._read_series(request, run, tag)
         for datum in series:
             if datum.step == step:
                 return datum.values
         steps = [datum.step for datum in series]
         raise errors.NotFoundError(
-            f"step {step} is not logged; logged steps: {steps[:20]}{' ...' if len(steps) > 20 else ''}"
+            f"step {step}{'' if run is None else f' of run {run!r}'} is not logged; "
+            f"logged steps: {steps[:20]}{' ...' if len(steps) > 20 else ''}"
         )
 
     def _step_infos(self, request: wrappers.Request, series: list, where: str | None = None) -> list:
