@@ -133,23 +133,23 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         """How the run's layers and channels changed over training (dynamics.py), in one answer for the tab."""
         ctx, experiment = context(request)
         run = str_arg(request, "run")
-        listing = self._data_provider.list_blob_sequences(
-            ctx,
-            experiment_id=experiment,
-            plugin_name=contract.PLUGIN_NAME,
-            run_tag_filter=provider.RunTagFilter(runs=[run]),
-        )
+        reading = {"experiment_id": experiment, "plugin_name": contract.PLUGIN_NAME}
+        reading["run_tag_filter"] = provider.RunTagFilter(runs=[run])
+        listing = self._data_provider.list_blob_sequences(ctx, **reading)
         if run not in listing:
             raise errors.NotFoundError(f"no CNN Viz data for run {run!r}")
+        # Every tag's blob references in one call: one round trip to the data server, not one per tag.
+        data = self._data_provider.read_blob_sequences(ctx, downsample=self._downsample, **reading).get(run, {})
+        series = {tag: sorted(data[tag], key=lambda datum: datum.step) for tag in data}
 
         def read_rows(tag: str) -> list:
-            series = self._read_series(request, run, tag)
-            rows = self._step_infos(request, series, f"run {run!r} tag {tag!r}")
-            return [(datum.step, row) for datum, row in zip(series, rows, strict=True)]
+            rows = self._step_infos(request, series.get(tag, []), f"run {run!r} tag {tag!r}")
+            return [(datum.step, row) for datum, row in zip(series.get(tag, []), rows, strict=True)]
 
         def read_whole_info(tag: str, step: int) -> dict | None:
-            try:  # a readable step (read_rows said so): its blobs hold an info
-                return read_info(self._read_many(request, [self._blobs_at_step(request, run, tag, step)[0]])[0])
+            datum = next(datum for datum in series[tag] if datum.step == step)  # a step read_rows found readable
+            try:
+                return read_info(self._read_many(request, [datum.values[contract.INFO_BLOB]])[0])
             except ValueError:
                 return None  # the step's row in read_rows said why; the answer falls back to the default
 
