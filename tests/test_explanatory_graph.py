@@ -82,7 +82,9 @@ def test_distractor_peaks_are_dropped_as_noise(mined):
         if node.layer == LOWER:
             kept |= {(image, node.channel, row[0], row[1]) for image, row in enumerate(rows) if row}
     on = {"distractor": [0, 0], "part": [0, 0]}  # [peaks, kept as a pattern's position]
-    for image, channel, (x, y) in zip(peaks.image.tolist(), peaks.channel.tolist(), peaks.position.tolist(), strict=True):
+    for image, channel, (x, y) in zip(
+        peaks.image.tolist(), peaks.channel.tolist(), peaks.position.tolist(), strict=True
+    ):
         parts = [tuple(data.parts[name][image].tolist()) for name in PARTS]
         others = [(ox, oy) for _, ox, oy in data.distractors[image]]
         kind = "part" if near((x, y), parts, NEAR) else "distractor" if near((x, y), others, NEAR) else None
@@ -125,7 +127,7 @@ def test_locate_parts_finds_what_the_mining_inferred_and_patches_are_the_fields(
     assert len(located) == len(graph.nodes) and all(len(rows) == len(data.images) for rows in located)
     for node, rows in zip(graph.nodes, located, strict=True):
         assert sum(row is not None for row in rows) == node.support
-        size, jump, _ = graph.receptive_fields[node.layer]
+        size = graph.receptive_fields[node.layer][0]
         assert len(node.patch_boxes) == min(9, node.support) == len(node.patches)
         scores = [rows[box[0]][2] for box in node.patch_boxes]
         assert scores == sorted(scores, reverse=True)
