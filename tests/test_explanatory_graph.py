@@ -19,7 +19,7 @@ from synthetic_parts import PARTS, SIZE, make_part_images, trained_face_net
 from tb_cnnviz.methods.capture import feature_maps
 from tb_cnnviz.methods.explanatory_graph import explanatory_graph, locate_parts
 from tb_cnnviz.methods.part_mining import location_instability
-from tb_cnnviz.methods.peaks import layer_geometry, peaks_of_maps
+from tb_cnnviz.methods.peaks import layer_geometry, local_peaks, peaks_of_maps
 
 UPPER, LOWER = "7", "4"
 UPPER_JUMP = 4
@@ -169,3 +169,29 @@ def test_bad_arguments_say_what_would_be_right():
     assert net.training and graph.layers == ["0"] and graph.image_size == (12, 12)
     with pytest.raises(ValueError, match="no peak thresholds"):
         locate_parts(net, dataclasses.replace(graph, thresholds={}), images)
+
+
+def test_peaks_are_the_strongest_local_maxima_placed_at_their_fields_centres():
+    """Field of "3" by hand: conv3 p1, pool2, conv3 p1 gives units 8 px wide starting at 2 * i - 3."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                              torch.nn.Conv2d(4, 3, 3, padding=1), torch.nn.ReLU())  # fmt: skip
+    images = torch.rand(5, 1, 20, 20)
+    maps = feature_maps(net, images, "4")["4"]
+    values, units = local_peaks(maps, 2)
+    padded = torch.nn.functional.pad(maps, (1, 1, 1, 1), value=-1.0)
+    for n in range(5):
+        for c in range(3):
+            brute = sorted(
+                (float(maps[n, c, r, k]), r * 10 + k)
+                for r in range(10)
+                for k in range(10)
+                if maps[n, c, r, k] > 0 and maps[n, c, r, k] == padded[n, c, r : r + 3, k : k + 3].max()
+            )[::-1][:2]
+            assert [v for v, _ in brute] == [v for v in values[n, c].tolist() if v > -math.inf]
+            assert {u for _, u in brute} == set(units[n, c, : len(brute)].tolist())
+    geometry = layer_geometry(net, net[4], "4", (1, 20, 20), maps)
+    assert geometry.centres(torch.tensor([[3, 7]])).tolist() == [[2 * 7 + 0.5, 2 * 3 + 0.5]]
+    patch, box = geometry.patch(images[0], (0, 4))
+    assert box == (0, 5, 5, 13)  # rows -3..5 clipped at the top, cols 5..13
+    assert torch.equal(patch[:, 3:], images[0, :, 0:5, 5:13]) and not patch[:, :3].any()
