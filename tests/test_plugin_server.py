@@ -229,7 +229,7 @@ from tb_cnnviz.writer.kinds import kind_names
 assert tb_cnnviz.__file__.startswith(sys.argv[2]), tb_cnnviz.__file__  # the wheel, not the checkout
 model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
 kinds = [tb_cnnviz.Filters(steps=2), tb_cnnviz.ClassVisualization(steps=2), tb_cnnviz.Fooling(max_steps=2)]
-kinds += [name for name in kind_names() if name not in ("filters", "class_visualization", "fooling")]
+kinds += [name for name in kind_names(by_name=True) if name not in ("filters", "class_visualization", "fooling")]
 with tb_cnnviz.CNNVizCallback(model, torch.rand(2, 1, 12, 12), log_dir=sys.argv[1], kinds=kinds) as viz:
     viz.log(0)
 """

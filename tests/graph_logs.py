@@ -1,0 +1,107 @@
+"""Explanatory graphs made by hand in the method's own dataclasses, and runs the real callback logs them into.
+
+The graph kind's writer, the plugin and the tab are tested on these: every node, link, patch and position
+is known, so what is served and drawn can be compared with it exactly. The mining itself is tested on
+real training in test_explanatory_graph*.py; here it is replaced by `hand_graph` (mined_by_hand).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tb_cnnviz import CNNVizCallback, PartGraph
+from tb_cnnviz.methods.explanatory_graph import ExplanatoryGraph, PartEdge, PartNode
+from tb_cnnviz.writer.kinds import explanatory_graph as graph_kind
+
+TOP = '<b>top</b> "q"'  # layer names that are HTML and hold quotes: the tab must insert them as text
+LOW = "low <i>&amp;</i>"
+IMAGE = 12  # probes and held-out images are 12 x 12, one channel
+PROBES = 3
+
+
+def graph_model() -> nn.Sequential:
+    """A small CNN whose two conv layers have the hostile names above."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        OrderedDict(
+            [
+                (LOW, nn.Conv2d(1, 4, 3, padding=1)),
+                ("relu1", nn.ReLU()),
+                (TOP, nn.Conv2d(4, 4, 3, padding=1)),
+                ("relu2", nn.ReLU()),
+                ("pool", nn.AdaptiveAvgPool2d(1)),
+                ("flatten", nn.Flatten()),
+                ("linear", nn.Linear(4, 2)),
+            ]
+        )
+    )
+
+
+def _patches(count: int, size: int, seed: int) -> torch.Tensor:
+    return torch.rand(count, 1, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def _node(id_: int, layer: str, channel: int, parents: list[PartEdge], count: int, size: int) -> PartNode:
+    boxes = [(id_ + rank, 0, 0, size, size) for rank in range(count)]
+    return PartNode(id_, layer, channel, parents, 0.05 + 0.01 * id_, 10 - id_, _patches(count, size, id_), boxes)
+
+
+def hand_graph(step: int) -> ExplanatoryGraph:
+    """Two top nodes, three (from step 1: four) low nodes linked to them; node 1 has fewer patches than k."""
+    nodes = [
+        _node(0, TOP, 1, [], 3, 5),
+        _node(1, TOP, 3, [], 2, 5),
+        _node(2, LOW, 0, [PartEdge(0, -4.0, 2.0, 1.0, 1.5)], 3, 3),
+        _node(3, LOW, 2, [PartEdge(0, 3.0, 3.0, 0.5, 0.5), PartEdge(1, -1.0, 0.0, 2.0, 2.5)], 3, 3),
+        _node(4, LOW, 1, [PartEdge(1, 2.5, -3.0, 1.0, 1.0)], 1, 3),
+    ]
+    if step >= 1:
+        nodes.append(_node(5, LOW, 3, [PartEdge(0, 0.0, 4.0, 0.75, 0.75)], 3, 3))
+    fields = {TOP: (5, 1, 0.0), LOW: (3, 1, 0.0)}
+    return ExplanatoryGraph([TOP, LOW], nodes, (IMAGE, IMAGE), fields)
+
+
+def hand_positions(graph: ExplanatoryGraph, count: int) -> list[list[tuple[float, float, float] | None]]:
+    """Per node, per probe: a known place and score, absent on the last probe for odd node ids."""
+    return [
+        [None if node.id % 2 and probe == count - 1 else (2.0 + node.id, 3.0 + probe, 1.0 + node.id + probe)
+         for probe in range(count)]
+        for node in graph.nodes
+    ]  # fmt: skip
+
+
+@contextlib.contextmanager
+def mined_by_hand():
+    """The kind's method calls answer with hand_graph (one more node from the second log on)."""
+    calls = []
+
+    def explanatory_graph(model, data, layers, patterns_per_filter, **options):
+        assert sorted(layers) == sorted([TOP, LOW]), layers
+        calls.append(len(calls))
+        return hand_graph(len(calls) - 1)
+
+    def locate_parts(model, graph, images):
+        return hand_positions(graph, len(images))
+
+    saved = graph_kind.explanatory_graph, graph_kind.locate_parts
+    graph_kind.explanatory_graph, graph_kind.locate_parts = explanatory_graph, locate_parts
+    try:
+        yield calls
+    finally:
+        graph_kind.explanatory_graph, graph_kind.locate_parts = saved
+
+
+def write_graph_run(run: Path, steps: int = 3) -> None:
+    """A run of `steps` logs of the graph kind (every log) and feature maps, by the real callback."""
+    model = graph_model()
+    probes = torch.rand(PROBES, 1, IMAGE, IMAGE, generator=torch.Generator().manual_seed(1))
+    held_out = torch.rand(8, 1, IMAGE, IMAGE, generator=torch.Generator().manual_seed(2))
+    kind = PartGraph(dataset=held_out, layers=[LOW, TOP], every=1, top_patches=3)
+    with mined_by_hand(), CNNVizCallback(model, probes, log_dir=str(run), kinds=["feature_maps", kind]) as viz:
+        for step in range(steps):
+            viz.log(step)
