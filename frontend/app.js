@@ -10,6 +10,7 @@ import { DISPLAYS, only, showFailure } from "./displays.js";
 import { el } from "./dom.js";
 import { downloadView } from "./export.js";
 import { createFilmstrip } from "./filmstrip.js";
+import { createGraphView } from "./graph-view.js";
 import { createGridPanel } from "./grid.js";
 import { createHealth } from "./health.js";
 import { createLightbox } from "./lightbox.js";
@@ -97,6 +98,7 @@ function createViews(app) {
   const panels = { shown: createGridPanel("shown", { onOpen }), compared: createGridPanel("compared", { onOpen }), difference: createGridPanel("difference", { onOpen }) };
   const topPatches = createTopPatches();
   const health = createHealth({ onLayer: (layer) => set({ layer, panel: "channels" }) });
+  const graph = createGraphView({ onNode: (channel) => set({ channel }) });
   const filmstrip = createFilmstrip({ onStep: (step) => set({ step }), onFrames: (frames) => set({ frames }) });
   const lightbox = createLightbox({
     onClose: () => {
@@ -116,10 +118,11 @@ function createViews(app) {
       Object.values(panels).map((part) => part.element),
     ),
     topPatches.element,
+    graph.element,
     health.element,
   ]);
-  const all = [...Object.values(panels), topPatches, health];
-  return { panels, topPatches, health, all, filmstrip, lightbox, title, status, container };
+  const all = [...Object.values(panels), topPatches, graph, health];
+  return { panels, topPatches, graph, health, all, filmstrip, lightbox, title, status, container };
 }
 
 function layout(app) {

@@ -8,6 +8,8 @@ real training in test_explanatory_graph*.py; here it is replaced by `hand_graph`
 from __future__ import annotations
 
 import contextlib
+import json
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -105,3 +107,37 @@ def write_graph_run(run: Path, steps: int = 3) -> None:
     with mined_by_hand(), CNNVizCallback(model, probes, log_dir=str(run), kinds=["feature_maps", kind]) as viz:
         for step in range(steps):
             viz.log(step)
+
+
+def write_crafted_graph_run(run: Path) -> dict[int, list[bytes]]:
+    """A graph tag written event by event: steps 0 and 3 good, 1 not JSON, 2 linking to a node it lacks.
+
+    Returns {step: blobs} as written. Step 2 passes the plugin's generic checks (it knows no graph): only
+    the tab can tell it is broken, and must lose that step alone.
+    """
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    from tensorboard.util import tensor_util
+
+    from tb_cnnviz import contract
+    from tb_cnnviz.writer.atlas import png_bytes
+
+    written = {}
+    for step in range(4):
+        graph = hand_graph(step)
+        info, pictures = graph_kind.render(graph, hand_positions(graph, PROBES), 32, 64, top_patches=3)
+        if step == 2:
+            info["nodes"][-1]["parents"] = [{"parent": 99, "dx": 1.0, "dy": 1.0, "sx": 1.0, "sy": 1.0}]
+        encoded = b"{not json" if step == 1 else json.dumps(info).encode()
+        written[step] = [encoded, *map(png_bytes, pictures)]
+    writer = EventFileWriter(str(run))
+    metadata = contract.create_summary_metadata(graph_kind.NAME, scope=contract.MODEL_SCOPE)
+    for step, blobs in written.items():
+        tensor = tensor_util.make_tensor_proto(blobs)
+        summary = Summary(
+            value=[Summary.Value(tag=contract.model_tag(graph_kind.NAME), metadata=metadata, tensor=tensor)]
+        )
+        writer.add_event(Event(wall_time=time.time(), step=step, summary=summary))
+    writer.close()
+    return written

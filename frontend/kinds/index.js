@@ -13,6 +13,7 @@ import "./saliency.js";
 import "./grad-cam.js";
 import "./class-images.js";
 import "./fooling.js";
+import "./explanatory-graph.js";
 
 export { kindOf };
 
