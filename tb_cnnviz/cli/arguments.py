@@ -107,6 +107,15 @@ def parser(list_layers: Callable, log_checkpoints: Callable) -> argparse.Argumen
         help=f"what to log per layer, and model-level views (default: {FeatureMaps.name})",
     )
     checkpoints.add_argument(
+        "--held-out",
+        metavar="SOURCE",
+        help="held-out images for the kinds that mine a data set (explanatory_graph): a folder of image files, a "
+        f".npy/.pt tensor (N, C, H, W), or {fashion_mnist.NAME!r} (its test images); read as --probe-images",
+    )
+    checkpoints.add_argument(
+        "--held-out-count", type=positive_int, default=256, help="held-out images used, the first N (default: 256)"
+    )
+    checkpoints.add_argument(
         "--class-names", nargs="+", metavar="NAME", help="one name per model output, shown by the model-level views"
     )
     checkpoints.add_argument(

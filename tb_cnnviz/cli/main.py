@@ -72,6 +72,7 @@ def log_checkpoints_command(arguments: argparse.Namespace) -> None:
         input_std=arguments.input_std,
     )
     _check_model_takes(model, probes.images, arguments.probe_images)
+    kinds = _kinds(arguments, model)
 
     # Read every checkpoint once before logging anything, so a bad one fails fast and the order is known.
     positions = {}
@@ -94,7 +95,7 @@ def log_checkpoints_command(arguments: argparse.Namespace) -> None:
             log_dir=arguments.logdir,
             layers=arguments.layers,
             # Every kind at every checkpoint: the checkpoints already are the sampling the user chose.
-            kinds=[KINDS[name](every=1) for name in arguments.kinds],
+            kinds=kinds,
             max_channels=arguments.max_channels,
             probe_labels=probes.labels,
             # Fashion-MNIST's probes are one image per class, in class order: their labels are the class names.
@@ -164,6 +165,36 @@ class _Report:
             tqdm.write(f"tb-cnnviz: {message}", file=sys.stderr)
 
 
+def _kinds(arguments: argparse.Namespace, model: nn.Module) -> list:
+    """The asked kinds, logged at every checkpoint; those that mine a data set get --held-out's images."""
+    mining = [name for name in arguments.kinds if not KINDS[name].made_by_name]
+    if mining and arguments.held_out is None:
+        raise CommandError(
+            f"--kinds {' '.join(mining)} mines held-out images: give --held-out SOURCE (a folder of images, a "
+            f".npy/.pt tensor or {fashion_mnist.NAME}) and optionally --held-out-count N"
+        )
+    held_out = {"dataset": _held_out_images(arguments, model)} if mining else {}
+    return [KINDS[name](every=1, **(held_out if name in mining else {})) for name in arguments.kinds]
+
+
+def _held_out_images(arguments: argparse.Namespace, model: nn.Module) -> torch.Tensor:
+    """The first --held-out-count images of --held-out, as the model takes them (checked with one forward)."""
+    source, count = arguments.held_out, arguments.held_out_count
+    if source == fashion_mnist.NAME:
+        images = fashion_mnist.held_out_images(count)
+    else:
+        try:
+            loaded = load_probe_images(
+                source, _input_channels(model), size=arguments.image_size,
+                input_mean=arguments.input_mean, input_std=arguments.input_std,
+            )  # fmt: skip
+        except ProbeImageError as error:
+            raise CommandError(f"--held-out: {error}") from error
+        images = loaded.images[:count]
+    _check_model_takes(model, images, source, "--held-out images")
+    return images
+
+
 def _check_logdir(logdir: str) -> None:
     """Fail now, in the user's terms, if the run folder cannot be made; it is made when the first step is written."""
     path = Path(logdir)
@@ -192,14 +223,14 @@ def _input_channels(model: nn.Module) -> int:
     return conv.in_channels if conv is not None else 3
 
 
-def _check_model_takes(model: nn.Module, images: torch.Tensor, source: str) -> None:
-    """One forward pass on a probe, so images of the wrong size fail with their shape named."""
+def _check_model_takes(model: nn.Module, images: torch.Tensor, source: str, what: str = "probe images") -> None:
+    """One forward pass on an image, so images of the wrong size fail with their shape named."""
     try:
         with evaluation_mode(model), torch.no_grad():
             model(images[:1].to(model_device(model)))
     except Exception as error:
         raise ProbeImageError(
-            f"the model cannot run on the probe images from {source} (shape {tuple(images.shape)}): {error}; "
+            f"the model cannot run on the {what} from {source} (shape {tuple(images.shape)}): {error}; "
             "give images of the size the model was trained on (--image-size H W resizes a folder's images)"
         ) from error
 
