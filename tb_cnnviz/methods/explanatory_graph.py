@@ -1,15 +1,54 @@
-"""The explanatory graph (Zhang et al., AAAI 2018): part patterns of each filter and how they compose.
+"""The explanatory graph (Zhang et al., AAAI 2018): the part patterns of each filter and how they compose.
 
-Interface first; the mining follows in later commits.
+A filter fires at many places, some of them noise. A peak that belongs to an object part co-occurs with
+peaks of other filters at stable relative positions; mining these relations top down, layer by layer and
+without labels, splits each filter into "part patterns": nodes of a graph whose edges link a pattern to the
+upper-layer patterns it sits inside, with the displacement between them (a 2-D Gaussian). Peaks that fit
+no relation are noise. Each pattern is shown by its top-ranked patches and located on new images by
+`locate_parts`. The estimators are in part_mining.py, the peaks in peaks.py.
+
+Where this departs from the paper (a documented simplification):
+- Peaks, not every unit: per image each channel keeps its `peaks_per_channel` strongest 3x3 local maxima,
+  and of those the ones at or above the `threshold_quantile` of the channel's kept peak values over the data.
+  The paper weighs every activation of the map.
+- The top layer has one pattern per channel, inferred at its strongest peak in each image (where that peak
+  passes the threshold). The paper's images are cropped to the object, so its top patterns also carry a
+  position prior; objects here may sit anywhere, so there is none.
+- Lower patterns are fitted by hard EM (each image contributes its best-fitting peak, within GATE standard
+  deviations) from the densest displacement mode, instead of the paper's soft EM from random starts, and a
+  pattern's parents are the `max_parents` upper patterns with the tightest displacement rather than a fixed
+  count chosen by co-activation score.
+- Location instability needs reference part positions; the paper used annotated landmarks. Without labels,
+  a pattern's references are its parents, and a top pattern's the `reference_parts` other top patterns it
+  moves with most stably. `part_mining.location_instability` takes any references, e.g. landmarks.
+Layers are mined from the last in model order (named_modules) to the first; data is streamed twice (peaks
+of all layers in one pass, then the top patches), keeping N * C * peaks_per_channel peaks.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+
+from tb_cnnviz.methods.capture import each_feature_map
+from tb_cnnviz.methods.layers import resolve_layers, unwrap_model
+from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
+from tb_cnnviz.methods.part_mining import MinedNode, infer_node, mine_layer, node_instabilities, top_nodes
+from tb_cnnviz.methods.peaks import (
+    LayerGeometry,
+    LayerPeaks,
+    channel_thresholds,
+    layer_geometry,
+    peaks_of_maps,
+    stream_peaks,
+    thresholded,
+)
+from tb_cnnviz.methods.top_activations import _batches
 
 
 @dataclass(frozen=True)
@@ -45,6 +84,8 @@ class ExplanatoryGraph:
     nodes: list[PartNode]
     image_size: tuple[int, int]  # (H, W) of the images the graph was mined on
     receptive_fields: dict[str, tuple[int, int, float]]  # layer -> (size, jump, offset) in input pixels
+    thresholds: dict[str, list[float]] = field(default_factory=dict)  # layer -> per-channel peak threshold
+    peaks_per_channel: int = 3  # peaks kept per channel and image, as when mined
 
 
 def explanatory_graph(
@@ -55,16 +96,161 @@ def explanatory_graph(
     *,
     top_patches: int = 9,
     peaks_per_channel: int = 3,
-    threshold_quantile: float = 0.9,
+    threshold_quantile: float = 0.5,
+    max_parents: int = 3,
+    min_support: float = 0.1,
+    reference_parts: int = 3,
     batch_size: int = 64,
-    progress: bool = False,
 ) -> ExplanatoryGraph:
-    """Mine the part patterns of `layers` (any order; mined top down) from the held-out `data`."""
-    raise NotImplementedError
+    """Mine the part patterns of `layers` from held-out `data` (a tensor (N, C, H, W) or a re-iterable loader of
+    tensors or (inputs, ...) tuples, in the model's input space, in the same order on both passes).
+
+    patterns_per_filter: at most this many patterns per channel below the top layer. min_support: the share
+    of the images (or, if at least 1, the number) a pattern must be inferred on. The model is left as found.
+    """
+    _check(data, layers, patterns_per_filter, top_patches, peaks_per_channel, threshold_quantile, max_parents)
+    network = unwrap_model(model)
+    modules = {name: module for name, module in reversed(resolve_layers(network, list(layers)).items())}
+    with evaluation_mode(network, freeze_parameters=True):
+        raw, geometry, count, shape = stream_peaks(network, modules, _batches(data, batch_size), peaks_per_channel)
+        support = max(2, math.ceil(min_support * count) if min_support < 1 else int(min_support))
+        thresholds = {name: channel_thresholds(values, threshold_quantile) for name, (values, _) in raw.items()}
+        peaks = {name: thresholded(*raw[name], geometry[name], thresholds[name]) for name in modules}
+        mined, instabilities = _mine(
+            peaks, count, shape[1:], patterns_per_filter, max_parents, support, reference_parts
+        )
+        patches = _top_patches(network, data, batch_size, mined, geometry, top_patches)
+    nodes = _part_nodes(mined, instabilities, patches)
+    return ExplanatoryGraph(
+        layers=list(modules),
+        nodes=nodes,
+        image_size=(shape[1], shape[2]),
+        receptive_fields={name: (g.rows.size, round(g.rows.jump), g.rows.offset) for name, g in geometry.items()},
+        thresholds={name: value.tolist() for name, value in thresholds.items()},
+        peaks_per_channel=peaks_per_channel,
+    )
 
 
 def locate_parts(
     model: nn.Module, graph: ExplanatoryGraph, images: torch.Tensor
 ) -> list[list[tuple[float, float, float] | None]]:
-    """Per node (graph.nodes order), per image: the inferred (x, y, score) of the part, or None when absent."""
-    raise NotImplementedError
+    """Per node (graph.nodes order), per image: the inferred (x, y, score) of the part, or None when absent.
+
+    Inference as in mining, with the graph's thresholds, displacements and spreads: on the mining data it
+    gives the positions the graph was mined with. The model is left as found.
+    """
+    network = unwrap_model(model)
+    modules = resolve_layers(network, graph.layers)
+    inputs = images.to(device=model_device(network), dtype=model_dtype(network))
+    with evaluation_mode(network, freeze_parameters=True):
+        maps, problems = each_feature_map(network, inputs, modules)
+        if problems:
+            raise ValueError("; ".join(problems.values()))
+        shape = tuple(inputs.shape[1:])
+        geometry = {name: layer_geometry(network, modules[name], name, shape, maps[name]) for name in graph.layers}
+    count = len(images)
+    located: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    for name in graph.layers:
+        thresholds = torch.tensor(graph.thresholds[name], dtype=torch.float32)
+        peaks = peaks_of_maps(maps[name], geometry[name], thresholds, graph.peaks_per_channel)
+        located |= _locate_layer(peaks, [node for node in graph.nodes if node.layer == name], located, count)
+    return [_as_rows(*located[node.id]) for node in graph.nodes]
+
+
+def _locate_layer(peaks: LayerPeaks, nodes: list[PartNode], located: dict, count: int) -> dict:
+    """{node id: (positions (N, 2), scores (N,))} for one layer's nodes, in graph order."""
+    found = {}
+    tops = {node.channel: node for node in top_nodes(peaks, "", count, 0)} if nodes and not nodes[0].parents else {}
+    free = torch.ones(len(peaks.value), dtype=torch.bool)
+    for node in nodes:
+        if not node.parents:
+            found[node.id] = (tops[node.channel].positions, tops[node.channel].scores)
+            continue
+        parents = torch.stack([located[edge.parent][0] for edge in node.parents])
+        means = torch.tensor([[edge.dx, edge.dy] for edge in node.parents], dtype=torch.float64)
+        spreads = torch.tensor([[edge.sx, edge.sy] for edge in node.parents], dtype=torch.float64)
+        mine = free & (peaks.channel == node.channel)
+        positions, scores, _, chosen = infer_node(peaks, mine, parents, means, spreads, count)
+        free[chosen[chosen >= 0]] = False
+        found[node.id] = (positions, scores)
+    return found
+
+
+def _as_rows(positions: torch.Tensor, scores: torch.Tensor) -> list[tuple[float, float, float] | None]:
+    return [
+        None if score <= 0 else (float(x), float(y), float(score))
+        for (x, y), score in zip(positions.tolist(), scores.tolist(), strict=True)
+    ]
+
+
+def _check(data, layers, patterns_per_filter, top_patches, peaks_per_channel, threshold_quantile, max_parents) -> None:
+    if not isinstance(data, torch.Tensor) and iter(data) is data:
+        raise TypeError("data is read twice (peaks, then patches): pass a tensor or a re-iterable such as a DataLoader")
+    if isinstance(layers, (str, nn.Module)) or len(layers) == 0:
+        raise ValueError("layers must be a list of at least one layer name or module, e.g. ['features.8', ...]")
+    counts = {"patterns_per_filter": patterns_per_filter, "peaks_per_channel": peaks_per_channel,
+              "max_parents": max_parents, "top_patches": top_patches + 1}  # fmt: skip
+    for name, value in counts.items():
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer (top_patches may be 0), got {value!r}")
+    if not 0 <= threshold_quantile < 1:
+        raise ValueError(f"threshold_quantile must be in [0, 1), got {threshold_quantile!r}")
+
+
+def _mine(
+    peaks: dict[str, LayerPeaks], count: int, image_size: tuple[int, int], patterns_per_filter: int,
+    max_parents: int, support: int, reference_parts: int,
+) -> tuple[list[list[MinedNode]], list[list[float]]]:  # fmt: skip
+    """Per layer, top first: its mined patterns and their location instabilities."""
+    names = list(peaks)
+    layers = [top_nodes(peaks[names[0]], names[0], count, support)]
+    for upper, name in itertools.pairwise(names):
+        bin_size = max(peaks[upper].geometry.rows.jump, peaks[upper].geometry.cols.jump)
+        layers.append(
+            mine_layer(peaks[name], name, layers[-1], count, patterns_per_filter, max_parents, support, bin_size)
+        )
+    above = [[], *layers[:-1]]
+    return layers, [node_instabilities(n, a, image_size, reference_parts) for n, a in zip(layers, above, strict=True)]
+
+
+def _top_patches(
+    network: nn.Module, data, batch_size: int, layers: list[list[MinedNode]], geometry: dict[str, LayerGeometry],
+    k: int,
+) -> list[list[tuple[torch.Tensor, tuple[int, int, int, int, int]]]]:  # fmt: skip
+    """Per node (flat, top layer first): its k best-scoring inferred positions' crops and boxes, best first."""
+    nodes = [node for layer in layers for node in layer]
+    wanted: dict[int, list[tuple[int, int, tuple[int, int]]]] = {}
+    for index, node in enumerate(nodes):
+        ranked = node.scores.argsort(descending=True)[: min(k, node.support)]
+        for rank, image in enumerate(ranked.tolist()):
+            wanted.setdefault(image, []).append((index, rank, tuple(node.units[image].tolist())))
+    crops: list[dict[int, tuple]] = [{} for _ in nodes]
+    start = 0
+    for batch in _batches(data, batch_size) if wanted else ():
+        for image in range(start, start + len(batch)):
+            for index, rank, unit in wanted.get(image, []):
+                where = geometry[nodes[index].layer]
+                box = tuple(where.boxes(torch.tensor(unit)).tolist())
+                crops[index][rank] = (where.patch(batch[image - start].detach().cpu(), unit), (image, *box))
+        start += len(batch)
+    return [[crop[rank] for rank in sorted(crop)] for crop in crops]
+
+
+def _part_nodes(layers: list[list[MinedNode]], instabilities: list[list[float]], patches: list) -> list[PartNode]:
+    firsts = [0]
+    for layer in layers:
+        firsts.append(firsts[-1] + len(layer))
+    nodes = []
+    for depth, layer in enumerate(layers):
+        for offset, mined in enumerate(layer):
+            index = firsts[depth] + offset
+            pairs = zip(mined.means.tolist(), mined.spreads.tolist(), strict=True)
+            edges = [
+                PartEdge(firsts[depth - 1] + parent, *mean, *spread)
+                for parent, (mean, spread) in zip(mined.parents, pairs, strict=True)
+            ]
+            crops = patches[index]
+            stacked = torch.stack([crop for crop, _ in crops]) if crops else torch.zeros(0)
+            nodes.append(PartNode(index, mined.layer, mined.channel, edges, instabilities[depth][offset],
+                                  mined.support, stacked, [box for _, box in crops]))  # fmt: skip
+    return nodes
