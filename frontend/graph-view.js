@@ -81,24 +81,32 @@ function summary(graph) {
   return `${graph.nodes.length} part patterns drawn (${perLayer.join(", ")}); lines link a pattern to the patterns of the layer above it sits in. Click one for its patches, its place on the probe images and its links.`;
 }
 
-/** Each node's centre { x, y } on the board: rows top layer first; below the top, ordered by their parents' mean x. */
+/**
+ * Each node's centre { x, y } on the board: rows top layer first, each centred on the widest; below the top,
+ * ordered by their parents' mean x, so links cross less.
+ */
 export function place(graph) {
   const placed = new Map();
+  const widest = widestRow(graph);
   graph.layers.forEach((layer, row) => {
     const members = graph.nodes.filter((node) => node.layer === layer);
+    const indent = ((widest - members.length) * PITCH) / 2;
     const anchor = (node) => {
       const xs = node.parents.map((edge) => placed.get(edge.parent)?.x).filter((x) => x !== undefined);
       return xs.length ? xs.reduce((sum, x) => sum + x, 0) / xs.length : Infinity;
     };
     const order = row === 0 ? members : [...members].sort((a, b) => anchor(a) - anchor(b));
-    order.forEach((node, index) => placed.set(node.id, { x: index * PITCH + PITCH / 2, y: row * ROW + LABEL + THUMB / 2, row }));
+    order.forEach((node, index) => placed.set(node.id, { x: indent + index * PITCH + PITCH / 2, y: row * ROW + LABEL + THUMB / 2, row }));
   });
   return placed;
 }
 
+function widestRow(graph) {
+  return Math.max(1, ...graph.layers.map((layer) => graph.nodes.filter((node) => node.layer === layer).length));
+}
+
 function drawBoard({ board, nodes, edges }, graph, placed, atlases, onNode) {
-  const widest = Math.max(1, ...graph.layers.map((layer) => graph.nodes.filter((node) => node.layer === layer).length));
-  const width = widest * PITCH;
+  const width = widestRow(graph) * PITCH;
   const height = graph.layers.length * ROW;
   board.style.width = `${width}px`;
   board.style.height = `${height}px`;

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from browser_tab import CHART_VALUES, READ_RGBA, served_image, texts
 from conftest import fetch, fetch_json, plugin_url, poll, tensorboard_server
-from graph_logs import LOW, PROBES, TOP, write_crafted_graph_run, write_graph_run
+from graph_logs import LOW, PROBES, TOP, write_crafted_graph_run, write_graph_run, write_mined_run
 
 browser, tab = browser_tab.browser, browser_tab.tab
 
@@ -41,8 +41,9 @@ def server(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("browser_graph")
     write_graph_run(logdir / "run", steps=STEPS)
     write_crafted_graph_run(logdir / "crafted")
+    write_mined_run(logdir / "mined", steps=2)
     with tensorboard_server(logdir) as base:
-        for run, count in (("run", STEPS), ("crafted", 4)):
+        for run, count in (("run", STEPS), ("crafted", 4), ("mined", 2)):
             url = plugin_url(base, "steps", run=run, tag=TAG)
             poll(
                 lambda url=url: fetch(url),
@@ -79,9 +80,10 @@ def canvases(frame, selector: str) -> list[np.ndarray]:
     return [np.array(data, dtype=np.uint8).reshape(h, w, 4) for (h, w), data in zip(sizes, pixels, strict=True)]
 
 
-def test_nodes_links_and_thumbnails_are_those_served(server, tab):
-    frame = open_graph(tab, graph_url(server), STEPS - 1)
-    info = fetch_json(plugin_url(server, "info", run="run", tag=TAG, step=STEPS - 1))
+@pytest.mark.parametrize(("run", "step"), [("run", STEPS - 1), ("mined", 1)], ids=["by_hand", "mined"])
+def test_nodes_links_and_thumbnails_are_those_served(server, tab, run, step):
+    frame = open_graph(tab, graph_url(server, run=run), step)
+    info = fetch_json(plugin_url(server, "info", run=run, tag=TAG, step=step))
     drawn = frame.eval_on_selector(".graph-board", READ_GEOMETRY)
     assert sorted(map(int, drawn["nodes"])) == sorted(node["id"] for node in info["nodes"])
     served_links = {(node["id"], edge["parent"]) for node in info["nodes"] for edge in node["parents"]}
@@ -93,8 +95,7 @@ def test_nodes_links_and_thumbnails_are_those_served(server, tab):
         assert (line["x1"], line["x2"]) == pytest.approx((cx, px), abs=1) and cy > py
         assert line["y1"] < cy and line["y2"] > py
     atlases = {
-        atlas["layer"]: (atlas, served_image(server, "run", TAG, STEPS - 1, atlas["picture"]))
-        for atlas in info["atlases"]
+        atlas["layer"]: (atlas, served_image(server, run, TAG, step, atlas["picture"])) for atlas in info["atlases"]
     }
     thumbs = canvases(frame, ".graph-node canvas")
     ids = frame.eval_on_selector_all(".graph-node", "ns => ns.map(n => Number(n.dataset.node))")
@@ -102,9 +103,9 @@ def test_nodes_links_and_thumbnails_are_those_served(server, tab):
     for node_id, thumb in zip(ids, thumbs, strict=True):
         atlas, image = atlases[by_id[node_id]["layer"]]
         assert np.array_equal(thumb, tile(image, atlas, by_id[node_id]["row"], 0)), node_id
-    assert texts(frame, ".graph-layer") == [TOP, LOW], "layer names from the logs, as text"
+    assert texts(frame, ".graph-layer") == info["layers"], "layer names from the logs, as text (by hand: HTML)"
     assert frame.eval_on_selector_all(f"{VIEW} b, {VIEW} i", "ns => ns.length") == 0
-    tab.keep_screenshot("graph-view")
+    tab.keep_screenshot(f"graph-view-{run}")
     tab.assert_clean()
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import read_cnnviz_events
-from graph_logs import LOW, PROBES, TOP, graph_model, hand_graph, hand_positions, write_graph_run
+from graph_logs import LOW, PROBES, TOP, graph_model, hand_graph, hand_positions, write_graph_run, write_mined_run
 from PIL import Image
 from torch import nn
 
@@ -135,3 +135,20 @@ def test_the_default_layers_are_the_top_four_of_the_callbacks_and_the_default_ca
         graph_kind.explanatory_graph, graph_kind.locate_parts = saved
     assert asked == [["2", "4", "6", "8"]] * 2
     assert sorted(read_cnnviz_events(tmp_path)[TAG]) == [0, 5]
+
+
+def test_the_real_method_is_logged_as_it_mines_and_locates(tmp_path):
+    from tb_cnnviz.methods.explanatory_graph import explanatory_graph, locate_parts
+
+    model, held_out, probes = write_mined_run(tmp_path, steps=1)
+    blobs = read_cnnviz_events(tmp_path)[TAG][0]
+    graph = explanatory_graph(model, held_out, ["0", "3", "6", "9"])
+    expected, pictures = graph_kind.render(
+        graph, locate_parts(model, graph, probes), 32, 64, patterns_per_filter=4, top_patches=9
+    )
+    assert json.loads(blobs[0]) == expected
+    assert expected["layers"] == ["9", "6", "3", "0"] and all(count > 0 for count in expected["mined"])
+    assert any(node["parents"] for node in expected["nodes"]), "lower patterns link to upper ones"
+    assert len(blobs) == 1 + len(pictures) == 5
+    for blob, picture in zip(blobs[1:], pictures, strict=True):
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(blob))), picture)
