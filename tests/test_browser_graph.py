@@ -10,7 +10,7 @@ import urllib.parse
 import browser_tab
 import numpy as np
 import pytest
-from browser_tab import CHART_VALUES, READ_RGBA, served_image, texts
+from browser_tab import CHART_VALUES, READ_RGBA, downloaded_png, has_colour, served_image, texts
 from conftest import fetch, fetch_json, plugin_url, poll, tensorboard_server
 from graph_logs import LOW, PROBES, TOP, write_crafted_graph_run, write_graph_run, write_mined_run
 
@@ -106,6 +106,9 @@ def test_nodes_links_and_thumbnails_are_those_served(server, tab, run, step):
     assert texts(frame, ".graph-layer") == info["layers"], "layer names from the logs, as text (by hand: HTML)"
     assert frame.eval_on_selector_all(f"{VIEW} b, {VIEW} i", "ns => ns.length") == 0
     tab.keep_screenshot(f"graph-view-{run}")
+    name, exported = downloaded_png(tab, frame, "button:has-text('Export PNG')")
+    assert name == f"cnnviz-{run}-model-explanatory_graph-step{step}.png"
+    assert has_colour(exported, (0x78, 0x90, 0x9C), tolerance=6), "the links are in the exported figure"
     tab.assert_clean()
 
 
