@@ -11,16 +11,17 @@ Where this departs from the paper (a documented simplification):
 - Peaks, not every unit: per image each channel keeps its `peaks_per_channel` strongest 3x3 local maxima,
   and of those the ones at or above the `threshold_quantile` of the channel's kept peak values over the data.
   The paper weighs every activation of the map.
-- The top layer has one pattern per channel, inferred at its strongest peak in each image (where that peak
-  passes the threshold). The paper's images are cropped to the object, so its top patterns also carry a
-  position prior; objects here may sit anywhere, so there is none.
+- The top layer's patterns are clustered by co-activation: a top pattern keeps a stable displacement from
+  the strongest peaks of other top-layer channels (its `peers`), fitted like the layers below. The paper's
+  images are cropped to the object, which also gives top patterns a prior position in the image; objects
+  here may sit anywhere, so there is none.
 - Lower patterns are fitted by hard EM (each image contributes its best-fitting peak, within GATE standard
   deviations) from the densest displacement mode, instead of the paper's soft EM from random starts, and a
   pattern's parents are the `max_parents` upper patterns with the tightest displacement rather than a fixed
   count chosen by co-activation score.
 - Location instability needs reference part positions; the paper used annotated landmarks. Without labels,
-  a pattern's references are its parents, and a top pattern's the `reference_parts` other top patterns it
-  moves with most stably. `part_mining.location_instability` takes any references, e.g. landmarks.
+  a pattern's references are its parents, a top pattern's its peers. `part_mining.location_instability`
+  takes any references, e.g. landmarks.
 Layers are mined from the last in model order (named_modules) to the first; data is streamed twice (peaks
 of all layers in one pass, then the top patches), keeping N * C * peaks_per_channel peaks.
 """
@@ -38,7 +39,7 @@ from torch import nn
 from tb_cnnviz.methods.capture import each_feature_map
 from tb_cnnviz.methods.layers import resolve_layers, unwrap_model
 from tb_cnnviz.methods.model_state import evaluation_mode, model_device, model_dtype
-from tb_cnnviz.methods.part_mining import MinedNode, infer_node, mine_layer, node_instabilities, top_nodes
+from tb_cnnviz.methods.part_mining import Fit, MinedNode, channel_anchors, infer_node, mine_layer, node_instabilities
 from tb_cnnviz.methods.peaks import (
     LayerGeometry,
     LayerPeaks,
@@ -74,6 +75,8 @@ class PartNode:
     support: int  # held-out images on which the node was inferred
     patches: torch.Tensor  # (k, C, h, w) top-ranked receptive-field crops, input space as the model takes it
     patch_boxes: list[tuple[int, int, int, int, int]]  # (image index, top, left, bottom, right) of each crop
+    peers: list[PartEdge] = field(default_factory=list)  # top layer only: displacement from other channels'
+    # strongest peaks in the same layer (PartEdge.parent is a channel index there)
 
 
 @dataclass
@@ -98,17 +101,21 @@ def explanatory_graph(
     peaks_per_channel: int = 3,
     threshold_quantile: float = 0.5,
     max_parents: int = 3,
+    max_spread: float = 0.5,
     min_support: float = 0.1,
-    reference_parts: int = 3,
     batch_size: int = 64,
 ) -> ExplanatoryGraph:
     """Mine the part patterns of `layers` from held-out `data` (a tensor (N, C, H, W) or a re-iterable loader of
     tensors or (inputs, ...) tuples, in the model's input space, in the same order on both passes).
 
-    patterns_per_filter: at most this many patterns per channel below the top layer. min_support: the share
-    of the images (or, if at least 1, the number) a pattern must be inferred on. The model is left as found.
+    patterns_per_filter: at most this many patterns per channel below the top layer. max_spread: the most
+    std (per axis, in the upper layer's jumps) of a stable displacement. min_support: the share of the images
+    (or, if at least 1, the number) a pattern must be inferred on. The model is left as found.
     """
-    _check(data, layers, patterns_per_filter, top_patches, peaks_per_channel, threshold_quantile, max_parents)
+    settings = {"patterns_per_filter": patterns_per_filter, "peaks_per_channel": peaks_per_channel,
+                "max_parents": max_parents, "top_patches": top_patches}  # fmt: skip
+    _check(data, layers, settings, threshold_quantile, max_spread)
+    settings["max_spread"] = max_spread
     network = unwrap_model(model)
     modules = {name: module for name, module in reversed(resolve_layers(network, list(layers)).items())}
     with evaluation_mode(network, freeze_parameters=True):
@@ -116,9 +123,7 @@ def explanatory_graph(
         support = max(2, math.ceil(min_support * count) if min_support < 1 else int(min_support))
         thresholds = {name: channel_thresholds(values, threshold_quantile) for name, (values, _) in raw.items()}
         peaks = {name: thresholded(*raw[name], geometry[name], thresholds[name]) for name in modules}
-        mined, instabilities = _mine(
-            peaks, count, shape[1:], patterns_per_filter, max_parents, support, reference_parts
-        )
+        mined, instabilities = _mine(peaks, count, shape[1:], settings, support)
         patches = _top_patches(network, data, batch_size, mined, geometry, top_patches)
     nodes = _part_nodes(mined, instabilities, patches)
     return ExplanatoryGraph(
@@ -158,19 +163,17 @@ def locate_parts(
 
 
 def _locate_layer(peaks: LayerPeaks, nodes: list[PartNode], located: dict, count: int) -> dict:
-    """{node id: (positions (N, 2), scores (N,))} for one layer's nodes, in graph order."""
+    """{node id: (positions (N, 2), scores (N,))} for one layer's nodes, in graph order (as they were mined)."""
     found = {}
-    tops = {node.channel: node for node in top_nodes(peaks, "", count, 0)} if nodes and not nodes[0].parents else {}
+    peers = [node.positions for node in channel_anchors(peaks, "", count)] if nodes and not nodes[0].parents else []
     free = torch.ones(len(peaks.value), dtype=torch.bool)
     for node in nodes:
-        if not node.parents:
-            found[node.id] = (tops[node.channel].positions, tops[node.channel].scores)
-            continue
-        parents = torch.stack([located[edge.parent][0] for edge in node.parents])
-        means = torch.tensor([[edge.dx, edge.dy] for edge in node.parents], dtype=torch.float64)
-        spreads = torch.tensor([[edge.sx, edge.sy] for edge in node.parents], dtype=torch.float64)
-        mine = free & (peaks.channel == node.channel)
-        positions, scores, _, chosen = infer_node(peaks, mine, parents, means, spreads, count)
+        edges = node.parents or node.peers
+        sources = torch.stack([located[edge.parent][0] if node.parents else peers[edge.parent] for edge in edges])
+        means = torch.tensor([[edge.dx, edge.dy] for edge in edges], dtype=torch.float64)
+        spreads = torch.tensor([[edge.sx, edge.sy] for edge in edges], dtype=torch.float64)
+        positions, scores, _, chosen = infer_node(peaks, free & (peaks.channel == node.channel), sources, means,
+                                                  spreads, count)  # fmt: skip
         free[chosen[chosen >= 0]] = False
         found[node.id] = (positions, scores)
     return found
@@ -183,34 +186,42 @@ def _as_rows(positions: torch.Tensor, scores: torch.Tensor) -> list[tuple[float,
     ]
 
 
-def _check(data, layers, patterns_per_filter, top_patches, peaks_per_channel, threshold_quantile, max_parents) -> None:
+def _check(data, layers, counts: dict[str, int], threshold_quantile: float, max_spread: float) -> None:
     if not isinstance(data, torch.Tensor) and iter(data) is data:
         raise TypeError("data is read twice (peaks, then patches): pass a tensor or a re-iterable such as a DataLoader")
     if isinstance(layers, (str, nn.Module)) or len(layers) == 0:
         raise ValueError("layers must be a list of at least one layer name or module, e.g. ['features.8', ...]")
-    counts = {"patterns_per_filter": patterns_per_filter, "peaks_per_channel": peaks_per_channel,
-              "max_parents": max_parents, "top_patches": top_patches + 1}  # fmt: skip
     for name, value in counts.items():
-        if not isinstance(value, int) or value < 1:
+        if not isinstance(value, int) or value < (0 if name == "top_patches" else 1):
             raise ValueError(f"{name} must be a positive integer (top_patches may be 0), got {value!r}")
+    if not max_spread > 0:
+        raise ValueError(f"max_spread must be positive (in upper-layer jumps), got {max_spread!r}")
     if not 0 <= threshold_quantile < 1:
         raise ValueError(f"threshold_quantile must be in [0, 1), got {threshold_quantile!r}")
 
 
 def _mine(
-    peaks: dict[str, LayerPeaks], count: int, image_size: tuple[int, int], patterns_per_filter: int,
-    max_parents: int, support: int, reference_parts: int,
-) -> tuple[list[list[MinedNode]], list[list[float]]]:  # fmt: skip
+    peaks: dict[str, LayerPeaks], count: int, image_size: tuple[int, int], settings: dict, support: int
+) -> tuple[list[list[MinedNode]], list[list[float]]]:
     """Per layer, top first: its mined patterns and their location instabilities."""
     names = list(peaks)
-    layers = [top_nodes(peaks[names[0]], names[0], count, support)]
+    top = names[0]
+    above = [channel_anchors(peaks[top], top, count)]
+    layers = [mine_layer(peaks[top], top, above[0], count, _fit(peaks[top], peaks[top], settings, support), True)]
     for upper, name in itertools.pairwise(names):
-        bin_size = max(peaks[upper].geometry.rows.jump, peaks[upper].geometry.cols.jump)
+        above.append(layers[-1])
         layers.append(
-            mine_layer(peaks[name], name, layers[-1], count, patterns_per_filter, max_parents, support, bin_size)
+            mine_layer(peaks[name], name, layers[-1], count, _fit(peaks[upper], peaks[name], settings, support))
         )
-    above = [[], *layers[:-1]]
-    return layers, [node_instabilities(n, a, image_size, reference_parts) for n, a in zip(layers, above, strict=True)]
+    return layers, [node_instabilities(n, a, image_size) for n, a in zip(layers, above, strict=True)]
+
+
+def _fit(upper: LayerPeaks, lower: LayerPeaks, settings: dict, support: int) -> Fit:
+    """Bins of the upper layer's jump; spreads from half the lower layer's jump up to max_spread upper jumps."""
+    jump = max(upper.geometry.rows.jump, upper.geometry.cols.jump)
+    floor = max(lower.geometry.rows.jump, lower.geometry.cols.jump) / 2
+    cap = max(2 * floor, settings["max_spread"] * jump)
+    return Fit(jump, floor, cap, settings["max_parents"], settings["patterns_per_filter"], support)
 
 
 def _top_patches(
@@ -237,6 +248,7 @@ def _top_patches(
 
 
 def _part_nodes(layers: list[list[MinedNode]], instabilities: list[list[float]], patches: list) -> list[PartNode]:
+    """The public nodes, ids in order top layer first; a top node's relations become its peers."""
     firsts = [0]
     for layer in layers:
         firsts.append(firsts[-1] + len(layer))
@@ -244,13 +256,13 @@ def _part_nodes(layers: list[list[MinedNode]], instabilities: list[list[float]],
     for depth, layer in enumerate(layers):
         for offset, mined in enumerate(layer):
             index = firsts[depth] + offset
-            pairs = zip(mined.means.tolist(), mined.spreads.tolist(), strict=True)
-            edges = [
-                PartEdge(firsts[depth - 1] + parent, *mean, *spread)
-                for parent, (mean, spread) in zip(mined.parents, pairs, strict=True)
-            ]
+            shift = firsts[depth - 1] if depth else 0
+            pairs = zip(mined.parents, mined.means.tolist(), mined.spreads.tolist(), strict=True)
+            edges = [PartEdge(shift + parent, *mean, *spread) for parent, mean, spread in pairs]
             crops = patches[index]
-            stacked = torch.stack([crop for crop, _ in crops]) if crops else torch.zeros(0)
-            nodes.append(PartNode(index, mined.layer, mined.channel, edges, instabilities[depth][offset],
-                                  mined.support, stacked, [box for _, box in crops]))  # fmt: skip
+            nodes.append(PartNode(
+                index, mined.layer, mined.channel, edges if depth else [], instabilities[depth][offset], mined.support,
+                torch.stack([crop for crop, _ in crops]) if crops else torch.zeros(0), [box for _, box in crops],
+                [] if depth else edges,
+            ))  # fmt: skip
     return nodes

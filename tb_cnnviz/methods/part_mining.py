@@ -1,7 +1,9 @@
 """Mining part patterns from peaks, top down: the estimators behind explanatory_graph.py.
 
 A lower-layer pattern is a channel whose peaks keep a stable displacement from some upper-layer patterns
-across images. Per channel, patterns are found one at a time among the peaks not yet explained:
+across images; a top-layer pattern, one whose peaks keep a stable displacement from the strongest peaks
+of other top-layer channels (its peers: clustering by co-activation). Per channel, patterns are found one
+at a time among the peaks not yet explained:
 
 1. seed: the densest displacement mode from any one upper pattern (a 2-D histogram of
    peak - parent displacements with bins of the upper layer's jump, summed over 3x3 bins, counted over
@@ -11,12 +13,14 @@ across images. Per channel, patterns are found one at a time among the peaks not
    is inferred at the channel's free peak that scores best (activation times Gaussian fit) within
    GATE standard deviations per axis; M, the parents become the `max_parents` upper patterns whose
    displacement to the inferred positions has the smallest spread among those inferred on at least half
-   as many images, with that displacement's mean and std (floored at half the layer's jump);
+   as many images, with a std under `max_spread` upper-layer jumps per axis and at most
+   PARENT_SPREAD_RATIO times the tightest, with that displacement's mean and std (floored at half the
+   layer's jump);
 3. a pattern inferred on fewer than `min_support` images is not one; its channel stops there.
 
 Peaks that no pattern claims are noise. Location instability follows Zhang et al.: the std over images
 of the distance between the pattern and a reference part, over the image diagonal, averaged over
-the references.
+the references (without part labels: the pattern's parents, or a top pattern's peers).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from tb_cnnviz.methods.peaks import LayerPeaks
 
 GATE = 3.0  # standard deviations per axis within which a peak may be the pattern's
 EM_STEPS = 4
+PARENT_SPREAD_RATIO = 2.0  # a further parent's displacement spread is at most this times the tightest one's
 
 
 @dataclass
@@ -68,8 +73,8 @@ def _inferred(peaks: LayerPeaks, chosen: torch.Tensor, scores: torch.Tensor, cou
     return positions, torch.where(found, scores, torch.zeros_like(scores)), units
 
 
-def top_nodes(peaks: LayerPeaks, layer: str, count: int, min_support: int) -> list[MinedNode]:
-    """The top layer: per channel one pattern, at the channel's strongest peak in each image."""
+def channel_anchors(peaks: LayerPeaks, layer: str, count: int) -> list[MinedNode]:
+    """Per channel (all of them, in order), its strongest peak in each image: what top patterns relate to."""
     channels = len(peaks.thresholds)
     chosen = best_per_group(peaks.image * channels + peaks.channel, peaks.value.double(), count * channels)
     chosen = chosen.reshape(count, channels)
@@ -80,9 +85,7 @@ def top_nodes(peaks: LayerPeaks, layer: str, count: int, min_support: int) -> li
             picks >= 0, peaks.value[picks.clamp(min=0)].double(), torch.zeros(count, dtype=torch.float64)
         )
         positions, scores, units = _inferred(peaks, picks, values, count)
-        node = MinedNode(layer, channel, [], torch.zeros(0, 2), torch.zeros(0, 2), positions, scores, units)
-        if node.support >= min_support:
-            nodes.append(node)
+        nodes.append(MinedNode(layer, channel, [], torch.zeros(0, 2), torch.zeros(0, 2), positions, scores, units))
     return nodes
 
 
@@ -126,13 +129,27 @@ def _displacements(positions: torch.Tensor, uppers: torch.Tensor, floor: float):
     return support, mean, variance.sqrt().clamp(min=floor)
 
 
-def _choose_parents(positions: torch.Tensor, uppers: torch.Tensor, floor: float, max_parents: int):
-    """M step: the `max_parents` uppers with the tightest displacement, among those seen on half the images."""
-    support, mean, spread = _displacements(positions, uppers, floor)
+@dataclass(frozen=True)
+class Fit:
+    """How one layer's patterns are fitted: bin and spread bounds in input pixels, and the pattern budget."""
+
+    bin_size: float  # the upper layer's jump: displacement histogram bins
+    floor: float  # half this layer's jump: the least spread a displacement can show
+    cap: float  # the most spread (per axis) of a stable displacement
+    max_parents: int
+    patterns_per_filter: int
+    min_support: int
+
+
+def _choose_parents(positions: torch.Tensor, uppers: torch.Tensor, fit: Fit):
+    """M step: the `max_parents` uppers with the tightest displacement, among those seen on half the images
+    with a spread within the cap."""
+    support, mean, spread = _displacements(positions, uppers, fit.floor)
     own = int((~torch.isnan(positions[:, 0])).sum())
-    eligible = support * 2 >= max(own, 2)
-    order = torch.where(eligible, spread.square().sum(dim=1), torch.inf).argsort()
-    chosen = [int(j) for j in order[:max_parents] if eligible[j]]
+    eligible = (support * 2 >= max(own, 2)) & (spread <= fit.cap).all(dim=1)
+    size = torch.where(eligible, spread.square().sum(dim=1), torch.inf)
+    order = size.argsort()[: fit.max_parents]
+    chosen = [int(j) for j in order if eligible[j] and size[j] <= PARENT_SPREAD_RATIO**2 * size[order[0]]]
     return chosen, mean[chosen], spread[chosen]
 
 
@@ -160,71 +177,62 @@ def strongest_relation(
 
 
 def fit_node(
-    peaks: LayerPeaks, free: torch.Tensor, uppers: torch.Tensor, seed: tuple[int, torch.Tensor], bin_size: float,
-    floor: float, max_parents: int, count: int, layer: str, channel: int,
-) -> tuple[MinedNode, torch.Tensor] | None:  # fmt: skip
-    """Hard EM from a seed relation: the pattern and its chosen peak per image; None if it finds no parents."""
+    peaks: LayerPeaks, free: torch.Tensor, uppers: torch.Tensor, seed: tuple[int, torch.Tensor], fit: Fit, count: int
+) -> tuple[list[int], torch.Tensor, torch.Tensor, tuple] | None:
+    """Hard EM from a seed relation: (parents, means, spreads, the last E step), None if it loses its parents."""
     parents = [seed[0]]
     means = seed[1][None]
-    spreads = torch.full((1, 2), max(bin_size / 2, floor), dtype=torch.float64)
+    spreads = torch.full((1, 2), max(fit.bin_size / 2, fit.floor), dtype=torch.float64)
     for _ in range(EM_STEPS):
         positions, _, _, chosen = infer_node(peaks, free, uppers[parents], means, spreads, count)
         if int((chosen >= 0).sum()) < 2:
             return None
-        parents, means, spreads = _choose_parents(positions, uppers, floor, max_parents)
+        parents, means, spreads = _choose_parents(positions, uppers, fit)
         if not parents:
             return None
-    positions, scores, units, chosen = infer_node(peaks, free, uppers[parents], means, spreads, count)
-    return MinedNode(layer, channel, parents, means, spreads, positions, scores, units), chosen
+    return parents, means, spreads, infer_node(peaks, free, uppers[parents], means, spreads, count)
 
 
 def mine_layer(
-    peaks: LayerPeaks, layer: str, upper: list[MinedNode], count: int, patterns_per_filter: int,
-    max_parents: int, min_support: int, bin_size: float,
-) -> list[MinedNode]:  # fmt: skip
-    """The patterns of one layer below the top, given the patterns of the layer above."""
+    peaks: LayerPeaks, layer: str, upper: list[MinedNode], count: int, fit: Fit, same_layer: bool = False
+) -> list[MinedNode]:
+    """The patterns of one layer, given the patterns of the layer above; with `same_layer`, `upper` holds
+    this layer's channels (one anchor each) and a channel never relates to itself."""
     if not upper:
         return []
-    uppers = torch.stack([node.positions for node in upper])  # (J, N, 2)
-    floor = max(peaks.geometry.rows.jump, peaks.geometry.cols.jump) / 2
+    anchors = torch.stack([node.positions for node in upper])  # (J, N, 2)
     extent = max(peaks.geometry.rows.length, peaks.geometry.cols.length)
     nodes = []
     for channel in peaks.channel.unique().tolist():
         free = peaks.channel == channel
-        for _ in range(patterns_per_filter):
-            if int(free.sum()) < min_support:
+        uppers = anchors
+        if same_layer:
+            uppers = anchors.clone()
+            uppers[channel] = torch.nan
+        for _ in range(fit.patterns_per_filter):
+            if int(free.sum()) < fit.min_support:
                 break
-            upper_index, displacement, density = strongest_relation(peaks, free, uppers, bin_size, extent)
-            if density < min_support:
+            upper_index, displacement, density = strongest_relation(peaks, free, uppers, fit.bin_size, extent)
+            fitted = (
+                None
+                if density < fit.min_support
+                else fit_node(peaks, free, uppers, (upper_index, displacement), fit, count)
+            )
+            if fitted is None:
                 break
-            fitted = fit_node(peaks, free, uppers, (upper_index, displacement), bin_size, floor, max_parents,
-                              count, layer, channel)  # fmt: skip
-            if fitted is None or fitted[0].support < min_support:
+            parents, means, spreads, (positions, scores, units, chosen) = fitted
+            node = MinedNode(layer, channel, parents, means, spreads, positions, scores, units)
+            if node.support < fit.min_support:
                 break
-            nodes.append(fitted[0])
-            free[fitted[1][fitted[1] >= 0]] = False
+            nodes.append(node)
+            free[chosen[chosen >= 0]] = False
     return nodes
 
 
-def node_instabilities(nodes: list[MinedNode], upper: list[MinedNode], image_size: tuple[int, int], references: int):
-    """Each pattern's location instability: relative to its parents, or for the top layer's patterns (no
-    parents) relative to the `references` other top patterns it moves with most stably."""
-    if not upper:
-        return _top_instabilities(nodes, image_size, references)
+def node_instabilities(nodes: list[MinedNode], upper: list[MinedNode], image_size: tuple[int, int]) -> list[float]:
+    """Each pattern's location instability, its parents (for the top layer, its peers) as reference parts."""
     return [location_instability(node.positions, [upper[j].positions for j in node.parents], image_size)
             for node in nodes]  # fmt: skip
-
-
-def _top_instabilities(nodes: list[MinedNode], image_size: tuple[int, int], references: int) -> list[float]:
-    positions = torch.stack([node.positions for node in nodes]) if nodes else torch.zeros(0, 0, 2)
-    results = []
-    for index, node in enumerate(nodes):
-        spreads = distance_spreads(node.positions, positions, image_size)
-        spreads[index] = torch.nan
-        ranked = torch.where(torch.isnan(spreads), torch.inf, spreads).argsort()[:references]
-        kept = spreads[ranked][~torch.isnan(spreads[ranked])]
-        results.append(float(kept.mean()) if len(kept) else float("nan"))
-    return results
 
 
 def distance_spreads(positions: torch.Tensor, references: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
