@@ -40,22 +40,31 @@ def positions_of(rows) -> torch.Tensor:
     return torch.tensor([row[:2] if row else (math.nan, math.nan) for row in rows], dtype=torch.float64)
 
 
-def tracks(positions: torch.Tensor, truth: torch.Tensor, spread: float = 2.0) -> bool:
-    """The positions sit at a fixed offset from the true ones (std under `spread` px per axis), on most images."""
-    offsets = positions - truth.double()
-    seen = ~torch.isnan(offsets[:, 0])
-    return int(seen.sum()) >= len(truth) // 4 and bool((offsets[seen].std(dim=0) < spread).all())
+def offsets(positions: torch.Tensor, truth: torch.Tensor) -> torch.Tensor | None:
+    """Positions - true positions where inferred, if on at least a quarter of the images; else None."""
+    offset = positions - truth.double()
+    seen = offset[~torch.isnan(offset[:, 0])]
+    return seen if len(seen) >= len(truth) // 4 else None
+
+
+def tracks(positions: torch.Tensor, truth: torch.Tensor, centred: bool = False) -> bool:
+    """The positions follow the true ones at a fixed offset (std under half the upper jump per axis); with
+    `centred`, an offset of at most the upper jump per axis."""
+    offset = offsets(positions, truth)
+    if offset is None or not bool((offset.std(dim=0) < UPPER_JUMP / 2).all()):
+        return False
+    return not centred or bool((offset.mean(dim=0).abs() <= UPPER_JUMP).all())
 
 
 def test_eyes_and_mouth_link_to_the_face_with_their_true_displacement(mined):
     _, data, graph, located = mined
     assert graph.layers == [UPPER, LOWER]
     positions = {node.id: positions_of(rows) for node, rows in zip(graph.nodes, located, strict=True)}
-    faces = {node.id for node in graph.nodes if node.layer == UPPER and tracks(positions[node.id], data.faces)}
-    assert faces, "no pattern of the upper layer follows the face"
+    faces = {n.id for n in graph.nodes if n.layer == UPPER and tracks(positions[n.id], data.faces, centred=True)}
+    assert faces, "no pattern of the upper layer sits on the face"
     for part, (dx, dy) in PARTS.items():
-        nodes = [n for n in graph.nodes if n.layer == LOWER and tracks(positions[n.id], data.parts[part], 1.0)]
-        assert nodes, f"no pattern of the lower layer follows the {part}"
+        nodes = [n for n in graph.nodes if n.layer == LOWER and tracks(positions[n.id], data.parts[part], True)]
+        assert nodes, f"no pattern of the lower layer sits on the {part}"
         links = [(edge.dx - dx, edge.dy - dy) for node in nodes for edge in node.parents if edge.parent in faces]
         assert links, f"the {part} patterns {[n.id for n in nodes]} have no face pattern among their parents"
         best = min(links, key=lambda error: max(map(abs, error)))
@@ -94,8 +103,8 @@ def test_distractor_peaks_are_dropped_as_noise(mined):
     shares = {kind: kept_count / total for kind, (total, kept_count) in on.items()}
     print(f"peaks kept as part patterns: {on} -> shares {shares}")
     assert on["distractor"][0] >= 100 and on["part"][0] >= 100
-    assert shares["part"] >= 0.8
-    assert shares["distractor"] <= 0.15
+    assert shares["part"] >= 0.9
+    assert shares["distractor"] <= 0.1
 
 
 def test_mined_patterns_land_more_stably_than_raw_filter_peaks(mined):
@@ -119,7 +128,7 @@ def test_mined_patterns_land_more_stably_than_raw_filter_peaks(mined):
     raw_mean, mined_mean = sum(raw) / len(raw), sum(patterns) / len(patterns)
     print(f"location instability, layer {LOWER}: raw filter peaks {raw_mean:.4f} ({len(raw)} filters), "
           f"mined patterns {mined_mean:.4f} ({len(patterns)} patterns)")  # fmt: skip
-    assert mined_mean < 0.75 * raw_mean
+    assert mined_mean < 0.5 * raw_mean
 
 
 def test_locate_parts_finds_what_the_mining_inferred_and_patches_are_the_fields(mined):

@@ -6,8 +6,8 @@ of other top-layer channels (its peers: clustering by co-activation). Per channe
 at a time among the peaks not yet explained:
 
 1. seed: the densest displacement mode from any one upper pattern (a 2-D histogram of
-   peak - parent displacements with bins of the upper layer's jump, summed over 3x3 bins, counted over
-   the images where the parent was inferred);
+   peak - parent displacements with bins of the upper layer's jump, over the images where the parent
+   was inferred), with a spread of half a bin;
 2. hard EM (classification EM on a 2-D Gaussian per parent): E, in each image the pattern's predicted
    position is the inverse-variance weighted mean of parent position + mean displacement, and the pattern
    is inferred at the channel's free peak that scores best (activation times Gaussian fit) within
@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from tb_cnnviz.methods.peaks import LayerPeaks
 
@@ -165,14 +164,13 @@ def strongest_relation(
     bins = (torch.nan_to_num(offsets) / bin_size).round().long().clamp(-half, half) + half
     flat = torch.arange(len(uppers))[:, None] * side * side + bins[..., 1] * side + bins[..., 0]
     histogram = torch.zeros(len(uppers) * side * side).index_add_(0, flat[valid], torch.ones(int(valid.sum())))
-    dense = F.conv2d(histogram.reshape(-1, 1, side, side), torch.ones(1, 1, 3, 3), padding=1).flatten()
-    best = int(dense.argmax())
+    best = int(histogram.argmax())
     upper, cell = divmod(best, side * side)
     row, col = divmod(cell, side)
     return (
         upper,
         torch.tensor([(col - half) * bin_size, (row - half) * bin_size], dtype=torch.float64),
-        int(dense[best]),
+        int(histogram[best]),
     )
 
 
