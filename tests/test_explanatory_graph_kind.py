@@ -33,6 +33,12 @@ def test_without_held_out_data_the_kind_fails_at_construction_saying_what_to_pas
     assert "explanatory_graph" in kind_names("model") and "explanatory_graph" not in kind_names(by_name=True)
 
 
+def test_a_one_shot_iterator_is_refused_saying_what_would_do():
+    with pytest.raises(ValueError, match=r"one-shot iterator.*pass a tensor or a re-iterable loader"):
+        PartGraph(dataset=iter([torch.rand(2, 1, 8, 8)]))
+    PartGraph(dataset=[torch.rand(2, 1, 8, 8)])  # a list of batches reads again
+
+
 @pytest.mark.parametrize("option", ["patterns_per_filter", "top_patches", "max_nodes"])
 def test_counts_below_one_are_refused_by_name(option):
     with pytest.raises(ValueError, match=f"{option} must be an int >= 1, got 0"):

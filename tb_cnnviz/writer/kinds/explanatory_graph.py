@@ -118,6 +118,11 @@ class PartGraph(ModelKind):
                 "dataset= a tensor (N, C, H, W) or a loader of batches as the model takes them, e.g. "
                 "kinds=[PartGraph(dataset=test_loader)]; the command line takes --held-out"
             )
+        if isinstance(self.dataset, Iterator):
+            raise ValueError(
+                "PartGraph dataset is a one-shot iterator, but every log reads it twice (peaks, then patches) and "
+                "logs again later: pass a tensor or a re-iterable loader (a DataLoader, a list of batches)"
+            )
         for option in ("patterns_per_filter", "top_patches", "max_nodes"):
             check_count("PartGraph", option, getattr(self, option), 1)
 
