@@ -85,7 +85,7 @@ function drawHeat(heat, graph, node, probes) {
     ...probes.map((probe, index) => {
       const at = located[index] ?? null;
       const canvas = el("canvas", { className: "graph-heat-map", width: 1, height: 1, "data-probe": index });
-      if (probe.image) paint(canvas, markedImage(probe.image, at, { strongest, size, imageSize: graph.imageSize }));
+      if (probe.image) paint(canvas, markedImage(probe.image, at, { strongest, size }));
       const caption = at ? `score ${formatNumber(at[2])} at (${formatNumber(at[0])}, ${formatNumber(at[1])})` : "not found";
       return el("figure", { className: "graph-heat-cell" }, [canvas, el("figcaption", { text: `${probe.label}: ${caption}` })]);
     }),
@@ -93,19 +93,15 @@ function drawHeat(heat, graph, node, probes) {
 }
 
 /**
- * `image` (ImageData) with a Gaussian marker at `at` ([x, y, score] in the mined images' pixels, scaled to
- * this image), sigma a quarter of the layer's receptive field (at least one pixel), opacity the score over
- * the strongest probe's; the image unchanged where the node is not found.
+ * The probe's `image` (ImageData, logged at the size the model takes it) with a Gaussian marker at `at`
+ * ([x, y, score], the probe's pixels), sigma a quarter of the layer's receptive field (at least one
+ * pixel), opacity the score over the strongest probe's; the image unchanged where the node is not found.
  */
-export function markedImage(image, at, { strongest, size, imageSize }) {
+export function markedImage(image, at, { strongest, size }) {
   const marked = new ImageData(new Uint8ClampedArray(image.data), image.width, image.height);
   if (!at || strongest <= 0 || at[2] <= 0) return marked;
-  const [height, width] = imageSize ?? [image.height, image.width];
-  const scaleX = image.width / width;
-  const scaleY = image.height / height;
-  const cx = at[0] * scaleX;
-  const cy = at[1] * scaleY;
-  const sigma = Math.max(1, (size / 4) * scaleX);
+  const [cx, cy] = at;
+  const sigma = Math.max(1, size / 4);
   const peak = MARKER_ALPHA * Math.min(1, at[2] / strongest);
   for (let y = 0; y < image.height; y++) {
     for (let x = 0; x < image.width; x++) {

@@ -31,7 +31,7 @@ function check(condition, what) {
 
 /**
  * The graph of an explanatory_graph info: { layers, nodes, byId, children (id -> [node]), atlases (layer ->
- * { picture, tile, grid }), positions, imageSize, fields (layer -> [size, jump, offset]) }. Throws an Error
+ * { picture, tile, grid }), positions, fields (layer -> [size, jump, offset]) }. Throws an Error
  * saying what is wrong when the info breaks the layout (a parent that is no node, an atlas row past its grid...).
  */
 export function readGraph(info) {
@@ -46,7 +46,7 @@ export function readGraph(info) {
     positions.every((row) => Array.isArray(row) && row.every((at) => at === null || (Array.isArray(at) && at.length === 3 && at.every(isNumber)))),
     "a position is not [x, y, score] or null",
   );
-  return { layers, nodes, byId, children, atlases: byLayer, positions, imageSize: info.image_size, fields: info.receptive_fields ?? {} };
+  return { layers, nodes, byId, children, atlases: byLayer, positions, fields: info.receptive_fields ?? {} };
 }
 
 function readAtlases(atlases, layers) {

@@ -81,7 +81,7 @@ class ExplanatoryGraphInfo(TypedDict, total=False):
     nodes: list[PartNodeInfo]  # layer by layer, top first; at most `max_nodes` per layer
     mined: list[int]  # per layer, the part patterns mined (nodes beyond max_nodes are not logged)
     atlases: list[PatchAtlasInfo]  # per layer with nodes
-    positions: list[list[list[float] | None]]  # (node, probe) inferred [x, y, score] in probe pixels, or None
+    positions: list[list[list[float] | None]]  # (node, probe) inferred [x, y, score] in the probe's pixels, or None
     image_size: list[int]  # [H, W] the graph was mined at
     receptive_fields: dict[str, list[float]]  # layer -> [size, jump, offset], input pixels
     patterns_per_filter: int
