@@ -85,3 +85,10 @@ def test_comparison_with_another_step_or_run():
     assert runs["compare"] == {"mode": "run", "run": "b", "tag": "0/feature_maps"} and runs["state"]["otherRun"] == "b"
     assert plan(RUNS, compare="run", otherRun="c")["compare"] == {"mode": "run", "run": "c", "tag": None}
     assert plan(RUNS[:1], compare="run")["compare"] is None, "no other run: nothing to compare with"
+
+
+def test_the_explanatory_graph_is_drawn_by_its_own_view_and_navigated_by_its_own_steps():
+    runs = [{"run": "g", "layers": [], "model": {"kinds": {"explanatory_graph": "model/explanatory_graph"}}}]
+    shown = plan(runs, layer="(model)")
+    assert (shown["show"], shown["kind"], shown["tag"]) == ("graph", "Explanatory graph", "model/explanatory_graph")
+    assert shown["stepsTag"] == "model/explanatory_graph" and shown["compare"] is None

@@ -15,7 +15,6 @@ export const GRAPH_SERIES = [
 export default defineKind("explanatory_graph", {
   label: "Explanatory graph",
   view: "graph",
-  stepsOf: null,
   nouns: ["part pattern", "part patterns"],
   itemName: (info, id) => `part pattern ${id}`,
   series: GRAPH_SERIES,
