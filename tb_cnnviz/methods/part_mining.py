@@ -110,6 +110,9 @@ def infer_node(
     z = (peaks.position[candidates] - predicted[images]) / sigma[images]
     fits = (z.abs() <= GATE).all(dim=1)
     candidates, images, z = candidates[fits], images[fits], z[fits]
+    if not len(candidates):  # no peak fits on any image (few images): the pattern is inferred on none
+        chosen = torch.full((count,), -1, dtype=torch.long)
+        return (*_inferred(peaks, chosen, torch.zeros(count, dtype=torch.float64), count), chosen)
     scores = peaks.value[candidates].double() * torch.exp(-0.5 * z.square().sum(dim=1))
     best = best_per_group(images, scores, count)
     chosen = torch.where(best >= 0, candidates[best.clamp(min=0)], best)
