@@ -144,9 +144,10 @@ def test_the_default_layers_are_the_top_four_of_the_callbacks_and_the_default_ca
 
 
 def test_the_real_method_is_logged_as_it_mines_and_locates(tmp_path):
+    """Four probes: patterns whose channel peaks on none of them are logged as found nowhere."""
     from tb_cnnviz.methods.explanatory_graph import explanatory_graph, locate_parts
 
-    model, held_out, probes = write_mined_run(tmp_path, steps=1)
+    model, held_out, probes = write_mined_run(tmp_path, steps=1, probes=4)
     blobs = read_cnnviz_events(tmp_path)[TAG][0]
     graph = explanatory_graph(model, held_out, ["0", "3", "6", "9"])
     expected, pictures = graph_kind.render(
@@ -155,6 +156,7 @@ def test_the_real_method_is_logged_as_it_mines_and_locates(tmp_path):
     assert json.loads(blobs[0]) == expected
     assert expected["layers"] == ["9", "6", "3", "0"] and all(count > 0 for count in expected["mined"])
     assert any(node["parents"] for node in expected["nodes"]), "lower patterns link to upper ones"
+    assert any(row == [None] * 4 for row in expected["positions"]), "some pattern is on none of the 4 probes"
     assert len(blobs) == 1 + len(pictures) == 5
     for blob, picture in zip(blobs[1:], pictures, strict=True):
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(blob))), picture)
