@@ -241,8 +241,8 @@ def _top_patches(
         for image in range(start, start + len(batch)):
             for index, rank, unit in wanted.get(image, []):
                 where = geometry[nodes[index].layer]
-                box = tuple(where.boxes(torch.tensor(unit)).tolist())
-                crops[index][rank] = (where.patch(batch[image - start].detach().cpu(), unit), (image, *box))
+                patch, box = where.patch(batch[image - start].detach().cpu(), unit)
+                crops[index][rank] = (patch, (image, *box))
         start += len(batch)
     return [[crop[rank] for rank in sorted(crop)] for crop in crops]
 

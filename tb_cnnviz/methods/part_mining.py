@@ -11,7 +11,8 @@ at a time among the peaks not yet explained:
 2. hard EM (classification EM on a 2-D Gaussian per parent): E, in each image the pattern's predicted
    position is the inverse-variance weighted mean of parent position + mean displacement, and the pattern
    is inferred at the channel's free peak that scores best (activation times Gaussian fit) within
-   GATE standard deviations per axis; M, the parents become the `max_parents` upper patterns whose
+   GATE standard deviations per axis; M, the parents become (after the first E step, among all upper
+   patterns; later, among the current parents) the `max_parents` upper patterns whose
    displacement to the inferred positions has the smallest spread among those inferred on at least half
    as many images, with a std under `max_spread` upper-layer jumps per axis and at most
    PARENT_SPREAD_RATIO times the tightest, with that displacement's mean and std (floored at half the
@@ -143,16 +144,17 @@ class Fit:
     min_support: int
 
 
-def _choose_parents(positions: torch.Tensor, uppers: torch.Tensor, fit: Fit):
-    """M step: the `max_parents` uppers with the tightest displacement, among those seen on half the images
-    with a spread within the cap."""
-    support, mean, spread = _displacements(positions, uppers, fit.floor)
+def _choose_parents(positions: torch.Tensor, uppers: torch.Tensor, fit: Fit, among: list[int] | None = None):
+    """M step: the `max_parents` uppers (of `among`, default all) with the tightest displacement, among those
+    seen on half the images with a spread within the cap."""
+    index = torch.arange(len(uppers)) if among is None else torch.tensor(among, dtype=torch.long)
+    support, mean, spread = _displacements(positions, uppers[index], fit.floor)
     own = int((~torch.isnan(positions[:, 0])).sum())
     eligible = (support * 2 >= max(own, 2)) & (spread <= fit.cap).all(dim=1)
     size = torch.where(eligible, spread.square().sum(dim=1), torch.inf)
     order = size.argsort()[: fit.max_parents]
     chosen = [int(j) for j in order if eligible[j] and size[j] <= PARENT_SPREAD_RATIO**2 * size[order[0]]]
-    return chosen, mean[chosen], spread[chosen]
+    return index[chosen].tolist(), mean[chosen], spread[chosen]
 
 
 def strongest_relation(
@@ -184,11 +186,11 @@ def fit_node(
     parents = [seed[0]]
     means = seed[1][None]
     spreads = torch.full((1, 2), max(fit.bin_size / 2, fit.floor), dtype=torch.float64)
-    for _ in range(EM_STEPS):
+    for step in range(EM_STEPS):
         positions, _, _, chosen = infer_node(peaks, free, uppers[parents], means, spreads, count)
         if int((chosen >= 0).sum()) < 2:
             return None
-        parents, means, spreads = _choose_parents(positions, uppers, fit)
+        parents, means, spreads = _choose_parents(positions, uppers, fit, None if step == 0 else parents)
         if not parents:
             return None
     return parents, means, spreads, infer_node(peaks, free, uppers[parents], means, spreads, count)

@@ -35,9 +35,6 @@ class AxisMap:
             return index * self.jump + self.offset + (self.size - 1) / 2
         return (index + 0.5) * self.jump - 0.5
 
-    def start(self, index: torch.Tensor) -> torch.Tensor:
-        return index * int(self.jump) + int(self.offset) if self.measured else torch.zeros_like(index)
-
 
 def axis_map(axis: AxisField | None, length: int, map_length: int) -> AxisMap:
     if axis is not None:
@@ -58,22 +55,22 @@ class LayerGeometry:
         """(..., 2) (x, y) input pixels of units (..., 2) (row, col)."""
         return torch.stack([self.cols.centre(units[..., 1].double()), self.rows.centre(units[..., 0].double())], -1)
 
-    def boxes(self, units: torch.Tensor) -> torch.Tensor:
-        """(..., 4) (top, left, bottom, right), exclusive ends: each unit's field clipped to the input."""
-        top, left = self.rows.start(units[..., 0]), self.cols.start(units[..., 1])
-        return torch.stack(
-            [top.clamp(min=0), left.clamp(min=0),
-             (top + self.rows.size).clamp(max=self.rows.length), (left + self.cols.size).clamp(max=self.cols.length)],
-            dim=-1,
-        )  # fmt: skip
+    def box(self, unit: tuple[int, int]) -> tuple[int, int, int, int]:
+        """(top, left, bottom, right), exclusive ends: the unit's whole field, possibly past the input's border."""
+        top = int(unit[0] * self.rows.jump + self.rows.offset) if self.rows.measured else 0
+        left = int(unit[1] * self.cols.jump + self.cols.offset) if self.cols.measured else 0
+        return top, left, top + self.rows.size, left + self.cols.size
 
-    def patch(self, image: torch.Tensor, unit: tuple[int, int]) -> torch.Tensor:
-        """(C, rows.size, cols.size): the input under the unit's whole field, zeros past the border."""
-        top = int(self.rows.start(torch.tensor(unit[0])))
-        left = int(self.cols.start(torch.tensor(unit[1])))
-        height, width = self.rows.size, self.cols.size
-        padded = F.pad(image, (width, width, height, height))
-        return padded[:, top + height : top + 2 * height, left + width : left + 2 * width].clone()
+    def patch(self, image: torch.Tensor, unit: tuple[int, int]) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        """The input (C, H, W) under the unit's whole field (C, rows.size, cols.size), zeros past the border,
+        and the field's box clipped to the input."""
+        top, left, bottom, right = self.box(unit)
+        clipped = (max(top, 0), max(left, 0), min(bottom, self.rows.length), min(right, self.cols.length))
+        patch = image.new_zeros((image.shape[0], self.rows.size, self.cols.size))
+        patch[:, clipped[0] - top : clipped[2] - top, clipped[1] - left : clipped[3] - left] = image[
+            :, clipped[0] : clipped[2], clipped[1] : clipped[3]
+        ]
+        return patch, clipped
 
 
 @dataclass
