@@ -81,9 +81,8 @@ def channel_anchors(peaks: LayerPeaks, layer: str, count: int) -> list[MinedNode
     nodes = []
     for channel in range(channels):
         picks = chosen[:, channel]
-        values = torch.where(
-            picks >= 0, peaks.value[picks.clamp(min=0)].double(), torch.zeros(count, dtype=torch.float64)
-        )
+        values = torch.zeros(count, dtype=torch.float64)
+        values[picks >= 0] = peaks.value[picks[picks >= 0]].double()  # masked: there may be no peak at all
         positions, scores, units = _inferred(peaks, picks, values, count)
         nodes.append(MinedNode(layer, channel, [], torch.zeros(0, 2), torch.zeros(0, 2), positions, scores, units))
     return nodes
@@ -111,13 +110,13 @@ def infer_node(
     z = (peaks.position[candidates] - predicted[images]) / sigma[images]
     fits = (z.abs() <= GATE).all(dim=1)
     candidates, images, z = candidates[fits], images[fits], z[fits]
-    if not len(candidates):  # no peak fits on any image (few images): the pattern is inferred on none
-        chosen = torch.full((count,), -1, dtype=torch.long)
-        return (*_inferred(peaks, chosen, torch.zeros(count, dtype=torch.float64), count), chosen)
     scores = peaks.value[candidates].double() * torch.exp(-0.5 * z.square().sum(dim=1))
     best = best_per_group(images, scores, count)
-    chosen = torch.where(best >= 0, candidates[best.clamp(min=0)], best)
-    per_image = torch.where(best >= 0, scores[best.clamp(min=0)], torch.zeros(count, dtype=torch.float64))
+    found = best >= 0  # masked indexing: no peak may fit on any image (a few probes), leaving nothing to index
+    chosen = torch.full_like(best, -1)
+    chosen[found] = candidates[best[found]]
+    per_image = torch.zeros(count, dtype=torch.float64)
+    per_image[found] = scores[best[found]]
     return (*_inferred(peaks, chosen, per_image, count), chosen)
 
 
