@@ -254,3 +254,16 @@ def test_the_explanatory_graph_without_held_out_images_says_what_to_give(checkpo
     options = ["--kinds", "explanatory_graph", "--held-out", str(tmp_path / "missing")]
     assert log_checkpoints(directory, image_folder, tmp_path / "run", *options) == 1
     assert f"--held-out: {tmp_path / 'missing'}: no such file or folder" in capsys.readouterr().err
+
+
+def test_the_explanatory_graph_of_checkpoints_from_fashion_mnist_test_images(checkpoints, image_folder, tmp_path):
+    """End to end with the real method: --held-out fashion-mnist mines its first test images at every checkpoint."""
+    directory, _ = checkpoints
+    options = ["--kinds", "explanatory_graph", "--held-out", "fashion-mnist", "--held-out-count", "64"]
+    assert log_checkpoints(directory, image_folder, tmp_path / "run", *options) == 0
+    logged = read_cnnviz_events(tmp_path / "run")["model/explanatory_graph"]
+    assert sorted(logged) == [0, 2, 4]
+    for blobs in logged.values():
+        info = json.loads(blobs[0])
+        assert info["layers"] == ["4", "0"] and info["nodes"] and len(blobs) == 1 + len(info["atlases"])
+        assert max(box[0] for node in info["nodes"] for box in node["boxes"]) < 64, "patches of the 64 held-out images"
