@@ -7,7 +7,7 @@ growth of the process's maximum resident set size during the call (the model, th
 warm-up forward are in place before), so it counts torch's own allocations too.
 
     python benchmarks/explanatory_graph_speed.py            # 300 images of 128 px
-    python benchmarks/explanatory_graph_speed.py --quick    # 24 images of 64 px (CI)
+    python benchmarks/explanatory_graph_speed.py --quick    # 32 images of 64 px, 2 patterns a filter (CI)
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def _max_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
-def measure(images: int, size: int, patterns_per_filter: int = 4) -> dict[str, object]:
+def measure(images: int, size: int, patterns_per_filter: int = 4, min_support: float = 0.1) -> dict[str, object]:
     """Builds the graph once and returns its time, peak memory growth and what it found per layer."""
     torch.manual_seed(0)
     model = torchvision.models.vgg11(weights=None).eval()
@@ -50,7 +50,7 @@ def measure(images: int, size: int, patterns_per_filter: int = 4) -> dict[str, o
         model.features[:17](inputs[:8])  # warm-up: allocator and kernels
     rss_before = _max_rss_bytes()
     started = time.perf_counter()
-    graph = explanatory_graph(model, inputs, LAYERS, patterns_per_filter, batch_size=32)
+    graph = explanatory_graph(model, inputs, LAYERS, patterns_per_filter, min_support=min_support, batch_size=32)
     seconds = time.perf_counter() - started
     peak_growth = _max_rss_bytes() - rss_before
     per_layer = {}
@@ -70,6 +70,7 @@ def measure(images: int, size: int, patterns_per_filter: int = 4) -> dict[str, o
         "images": images,
         "size": size,
         "patterns_per_filter": patterns_per_filter,
+        "min_support": min_support,
         "seconds": seconds,
         "peak_memory_growth_bytes": peak_growth,
         "input_bytes": inputs.numel() * inputs.element_size(),
@@ -82,19 +83,23 @@ def measure(images: int, size: int, patterns_per_filter: int = 4) -> dict[str, o
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="24 images of 64 px")
-    parser.add_argument("--images", type=int, help="held-out images (default 300, quick 24)")
+    parser.add_argument("--quick", action="store_true", help="32 images of 64 px, 2 patterns a filter")
+    parser.add_argument("--images", type=int, help="held-out images (default 300, quick 32)")
     parser.add_argument("--size", type=int, help="image side in px (default 128, quick 64)")
+    parser.add_argument("--patterns", type=int, help="patterns_per_filter (default 4, quick 2)")
+    parser.add_argument("--min-support", type=float, help="min_support (default 0.1, quick 0.25)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    images = args.images or (24 if args.quick else 300)
+    images = args.images or (32 if args.quick else 300)
     size = args.size or (64 if args.quick else 128)
+    patterns = args.patterns or (2 if args.quick else 4)
+    min_support = args.min_support or (0.25 if args.quick else 0.1)
     print(summary())
-    print(f"vgg11 {', '.join(LAYERS)}: {images} images of {size} px\n")
-    figures = measure(images, size)
+    print(f"vgg11 {', '.join(LAYERS)}: {images} images of {size} px, {patterns} patterns a filter\n")
+    figures = measure(images, size, patterns, min_support)
     mib = {key: figures[key] / 2**20 for key in ("peak_memory_growth_bytes", "input_bytes", "patch_bytes")}
     print(f"time {figures['seconds']:.1f} s, peak memory growth {mib['peak_memory_growth_bytes']:.0f} MiB "
           f"(inputs {mib['input_bytes']:.0f} MiB, patches kept {mib['patch_bytes']:.1f} MiB)")  # fmt: skip

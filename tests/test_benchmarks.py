@@ -77,3 +77,16 @@ def test_cuda_check_on_a_machine_without_cuda_says_so_instead_of_passing(tmp_pat
     refused = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert refused.returncode == 2 and "torch sees no CUDA device here" in refused.stderr
     assert not (tmp_path / "no.json").exists()
+
+
+def test_explanatory_graph_speed_quick_builds_a_graph_of_four_layers(tmp_path):
+    out = tmp_path / "explanatory_graph.json"
+    command = [sys.executable, "benchmarks/explanatory_graph_speed.py", "--quick", "--threads", "1", "--json", str(out)]
+    finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["quick"] is True and figures["machine"]["torch_threads"] == 1
+    assert figures["seconds"] > 0 and figures["peak_memory_growth_bytes"] >= 0
+    assert list(figures["per_layer"]) == ["features.16", "features.13", "features.11", "features.8"]
+    assert figures["nodes"] == sum(row["patterns"] for row in figures["per_layer"].values()) > 0
+    assert figures["patch_bytes"] > 0

@@ -9,6 +9,7 @@ layer "4" (field 8 px, jump 2) sees single parts.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -166,3 +167,5 @@ def test_bad_arguments_say_what_would_be_right():
     net.train()
     graph = explanatory_graph(net, images, ["0"], min_support=2)
     assert net.training and graph.layers == ["0"] and graph.image_size == (12, 12)
+    with pytest.raises(ValueError, match="no peak thresholds"):
+        locate_parts(net, dataclasses.replace(graph, thresholds={}), images)

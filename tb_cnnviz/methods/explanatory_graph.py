@@ -144,6 +144,10 @@ def locate_parts(
     Inference as in mining, with the graph's thresholds, displacements and spreads: on the mining data it
     gives the positions the graph was mined with. The model is left as found.
     """
+    missing = [name for name in graph.layers if name not in graph.thresholds]
+    if missing:
+        raise ValueError(f"the graph has no peak thresholds for {missing}; locate parts with a graph that "
+                         "explanatory_graph built")  # fmt: skip
     network = unwrap_model(model)
     modules = resolve_layers(network, graph.layers)
     inputs = images.to(device=model_device(network), dtype=model_dtype(network))
