@@ -16,8 +16,12 @@ export function createNodeDetails({ onNode }) {
   const facts = el("p", { className: "graph-node-facts muted" });
   const patches = el("div", { className: "graph-patches" });
   const heat = el("div", { className: "graph-heat" });
-  const parents = el("ul", { className: "graph-links graph-parents" });
-  const children = el("ul", { className: "graph-links graph-children" });
+  const links = {
+    parents: el("ul", { className: "graph-links graph-parents" }),
+    children: el("ul", { className: "graph-links graph-children" }),
+    peersTitle: el("h4", { text: "Peers (same layer): where this pattern sits relative to their channels' strongest peaks" }),
+    peers: el("ul", { className: "graph-links graph-peers" }),
+  };
   const element = el("aside", { className: "graph-node-details", hidden: true, "aria-label": "Selected part pattern" }, [
     title,
     facts,
@@ -26,9 +30,11 @@ export function createNodeDetails({ onNode }) {
     el("h4", { text: "On the probe images" }),
     heat,
     el("h4", { text: "Parents (layer above): where this pattern sits relative to them" }),
-    parents,
+    links.parents,
+    links.peersTitle,
+    links.peers,
     el("h4", { text: "Children (layer below): where they sit relative to this pattern" }),
-    children,
+    links.children,
   ]);
 
   function show({ graph, node, atlases, probes }) {
@@ -46,19 +52,7 @@ export function createNodeDetails({ onNode }) {
       }),
     );
     drawHeat(heat, graph, node, probes);
-    parents.replaceChildren(...node.parents.map((edge) => linkItem(graph.byId.get(edge.parent), edge, onNode)));
-    const below = graph.children.get(node.id);
-    children.replaceChildren(
-      ...below.map((child) =>
-        linkItem(
-          child,
-          child.parents.find((edge) => edge.parent === node.id),
-          onNode,
-        ),
-      ),
-    );
-    if (!node.parents.length) parents.replaceChildren(el("li", { className: "muted", text: "none: a pattern of the top layer" }));
-    if (!below.length) children.replaceChildren(el("li", { className: "muted", text: "none" }));
+    drawLinks(links, graph, node, onNode);
   }
 
   function hide() {
@@ -67,6 +61,26 @@ export function createNodeDetails({ onNode }) {
   }
 
   return { element, show, hide };
+}
+
+/** The node's parents and children (each a button opening it) with their displacement, and a top node's peers. */
+function drawLinks({ parents, children, peersTitle, peers }, graph, node, onNode) {
+  const below = graph.children.get(node.id);
+  parents.replaceChildren(...node.parents.map((edge) => linkItem(graph.byId.get(edge.parent), edge, onNode)));
+  children.replaceChildren(
+    ...below.map((child) =>
+      linkItem(
+        child,
+        child.parents.find((edge) => edge.parent === node.id),
+        onNode,
+      ),
+    ),
+  );
+  if (!node.parents.length) parents.replaceChildren(el("li", { className: "muted", text: "none: a pattern of the top layer" }));
+  if (!below.length) children.replaceChildren(el("li", { className: "muted", text: "none" }));
+  const peered = node.peers ?? [];
+  peersTitle.hidden = peers.hidden = peered.length === 0;
+  peers.replaceChildren(...peered.map((peer) => el("li", { "data-channel": peer.channel, text: `${node.layer} channel ${peer.channel}: ${linkText(peer)}` })));
 }
 
 function linkItem(other, edge, onNode) {

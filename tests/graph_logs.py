@@ -48,16 +48,18 @@ def _patches(count: int, size: int, seed: int) -> torch.Tensor:
     return torch.rand(count, 1, size, size, generator=torch.Generator().manual_seed(seed))
 
 
-def _node(id_: int, layer: str, channel: int, parents: list[PartEdge], count: int, size: int) -> PartNode:
+def _node(id_: int, layer: str, channel: int, parents: list[PartEdge], count: int, size: int, peers=()) -> PartNode:
     boxes = [(id_ + rank, 0, 0, size, size) for rank in range(count)]
-    return PartNode(id_, layer, channel, parents, 0.05 + 0.01 * id_, 10 - id_, _patches(count, size, id_), boxes)
+    patches = _patches(count, size, id_)
+    return PartNode(id_, layer, channel, parents, 0.05 + 0.01 * id_, 10 - id_, patches, boxes, list(peers))
 
 
 def hand_graph(step: int) -> ExplanatoryGraph:
-    """Two top nodes, three (from step 1: four) low nodes linked to them; node 1 has fewer patches than k."""
+    """Two top nodes, three (from step 1: four) low nodes linked to them; node 1 has fewer patches than k and a
+    peer (channel 1 of its layer)."""
     nodes = [
         _node(0, TOP, 1, [], 3, 5),
-        _node(1, TOP, 3, [], 2, 5),
+        _node(1, TOP, 3, [], 2, 5, peers=[PartEdge(1, 5.0, -2.0, 1.0, 1.5)]),
         _node(2, LOW, 0, [PartEdge(0, -4.0, 2.0, 1.0, 1.5)], 3, 3),
         _node(3, LOW, 2, [PartEdge(0, 3.0, 3.0, 0.5, 0.5), PartEdge(1, -1.0, 0.0, 2.0, 2.5)], 3, 3),
         _node(4, LOW, 1, [PartEdge(1, 2.5, -3.0, 1.0, 1.0)], 1, 3),

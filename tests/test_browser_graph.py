@@ -139,11 +139,15 @@ def test_a_node_shows_its_patches_heat_markers_and_links(server, tab):
     for (_, text), edge in zip(parents, node["parents"], strict=True):
         numbers = tab.formatted("formatNumber", [edge["dx"], edge["dy"], edge["sx"], edge["sy"]])
         assert f"dx {numbers[0]}, dy {numbers[1]} (spread {numbers[2]} \u00d7 {numbers[3]})" in text
-    assert texts(frame, ".graph-children li") == ["none"]
+    assert texts(frame, ".graph-children li") == ["none"] and frame.is_hidden(".graph-peers")
     frame.click(".graph-parents li[data-node='1'] button")  # a link opens the linked node
     frame.wait_for_selector(".graph-node-details[data-node='1']")
     children = frame.eval_on_selector_all(".graph-children li", "ls => ls.map(l => Number(l.dataset.node))")
     assert sorted(children) == [3, 4]
+    peer = tab.formatted("formatNumber", [5.0, -2.0, 1.0, 1.5])
+    assert texts(frame, ".graph-peers li") == [
+        f"{TOP} channel 1: dx {peer[0]}, dy {peer[1]} (spread {peer[2]} \u00d7 {peer[3]})"
+    ]
     absent = canvases(frame, ".graph-heat-map")[PROBES - 1]  # node 1 is not found on the last probe
     probe = served_image(server, "run", "probes", 0, PROBES).convert("L")
     assert np.array_equal(absent[..., 0], np.asarray(probe)) and texts(frame, ".graph-heat-cell figcaption")[

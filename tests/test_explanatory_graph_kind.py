@@ -79,6 +79,9 @@ def test_the_info_holds_every_node_link_and_position_of_the_graph(logged):
             {"parent": e.parent, "dx": e.dx, "dy": e.dy, "sx": e.sx, "sy": e.sy} for e in node.parents
         ]
         assert logged_node["boxes"] == [list(box) for box in node.patch_boxes]
+        assert logged_node["peers"] == [
+            {"channel": e.parent, "dx": e.dx, "dy": e.dy, "sx": e.sx, "sy": e.sy} for e in node.peers
+        ]
     order = [node["id"] for node in info["nodes"]]
     expected = hand_positions(graph, PROBES)
     assert info["positions"] == [[list(at) if at else None for at in expected[i]] for i in order]

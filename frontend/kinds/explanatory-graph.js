@@ -24,6 +24,8 @@ const isNumber = (value) => typeof value === "number" && Number.isFinite(value);
 const isCount = (value) => Number.isInteger(value) && value >= 0;
 const isPair = (value) => Array.isArray(value) && value.length === 2 && value.every((side) => Number.isInteger(side) && side > 0);
 
+const hasDisplacement = (edge) => ["dx", "dy", "sx", "sy"].every((key) => isNumber(edge[key]));
+
 function check(condition, what) {
   if (!condition) throw new Error(`This step's explanatory graph cannot be read: ${what}.`);
 }
@@ -67,6 +69,8 @@ function readNodes(nodes, layers, byLayer) {
     const fits = atlas && isCount(node.row) && node.row < atlas.grid[0] && isCount(node.patches) && node.patches <= atlas.grid[1];
     check(fits, `node ${node.id} has no row in its layer's atlas`);
     check(Array.isArray(node.parents) && isCount(node.support), `node ${node.id} has no list of parents or no support`);
+    const peers = node.peers ?? []; // logs before the method kept peers have none
+    check(Array.isArray(peers) && peers.every((peer) => isCount(peer?.channel) && hasDisplacement(peer)), `node ${node.id}'s peers are malformed`);
     byId.set(node.id, node);
   }
   return byId;
@@ -79,10 +83,7 @@ function readLinks(nodes, layers, byId) {
     for (const edge of node.parents) {
       const parent = byId.get(edge?.parent);
       check(parent && layers.indexOf(parent.layer) < layers.indexOf(node.layer), `node ${node.id} links to ${edge?.parent}, no node of a layer above`);
-      check(
-        ["dx", "dy", "sx", "sy"].every((key) => isNumber(edge[key])),
-        `node ${node.id}'s link to ${edge.parent} has no displacement`,
-      );
+      check(hasDisplacement(edge), `node ${node.id}'s link to ${edge.parent} has no displacement`);
       children.get(parent.id).push(node);
     }
   }

@@ -46,6 +46,16 @@ class PartEdgeInfo(TypedDict):
     sy: float
 
 
+class PeerInfo(TypedDict):
+    """A top pattern's stable displacement from another channel's strongest peak in its layer, input pixels."""
+
+    channel: int
+    dx: float
+    dy: float
+    sx: float
+    sy: float
+
+
 class PartNodeInfo(TypedDict):
     """One part pattern; `row`: its row in its layer's patch atlas, `patches`: how many tiles of that row hold one."""
 
@@ -53,6 +63,7 @@ class PartNodeInfo(TypedDict):
     layer: str
     channel: int
     parents: list[PartEdgeInfo]
+    peers: list[PeerInfo]  # top layer only: the channels its position is mined relative to
     instability: float | None
     support: int
     row: int
@@ -213,16 +224,17 @@ def _patch_tiles(nodes: list[PartNode], max_tile_size: int, mean, std) -> tuple:
 
 
 def _node_info(node: PartNode, row: int, count: int, kept: set[int]) -> PartNodeInfo:
-    parents = [
-        {"parent": int(edge.parent), **{key: _number(getattr(edge, key)) for key in ("dx", "dy", "sx", "sy")}}
-        for edge in node.parents
-        if edge.parent in kept
-    ]
+    parents = [{"parent": int(edge.parent), **_geometry(edge)} for edge in node.parents if edge.parent in kept]
+    peers = [{"channel": int(edge.parent), **_geometry(edge)} for edge in node.peers]
     return {
-        "id": int(node.id), "layer": node.layer, "channel": int(node.channel), "parents": parents,
+        "id": int(node.id), "layer": node.layer, "channel": int(node.channel), "parents": parents, "peers": peers,
         "instability": _number(node.instability), "support": int(node.support), "row": row, "patches": count,
         "boxes": [[int(value) for value in box] for box in node.patch_boxes],
     }  # fmt: skip
+
+
+def _geometry(edge) -> dict[str, float | None]:
+    return {key: _number(getattr(edge, key)) for key in ("dx", "dy", "sx", "sy")}
 
 
 def _number(value) -> float | None:
