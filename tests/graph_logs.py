@@ -24,6 +24,7 @@ TOP = '<b>top</b> "q"'  # layer names that are HTML and hold quotes: the tab mus
 LOW = "low <i>&amp;</i>"
 IMAGE = 12  # probes and held-out images are 12 x 12, one channel
 PROBES = 3
+STEP_0_IDS = 100  # step 0's graph numbers its nodes from 100: each step's ids are its own, as when mined anew
 
 
 def graph_model() -> nn.Sequential:
@@ -49,34 +50,40 @@ def _patches(count: int, size: int, seed: int) -> torch.Tensor:
 
 
 def _node(id_: int, layer: str, channel: int, parents: list[PartEdge], count: int, size: int, peers=()) -> PartNode:
-    boxes = [(id_ + rank, 0, 0, size, size) for rank in range(count)]
-    patches = _patches(count, size, id_)
-    return PartNode(id_, layer, channel, parents, 0.05 + 0.01 * id_, 10 - id_, patches, boxes, list(peers))
+    own = id_ % STEP_0_IDS  # the same node's numbers at every step, whatever its id
+    boxes = [(own + rank, 0, 0, size, size) for rank in range(count)]
+    patches = _patches(count, size, own)
+    return PartNode(id_, layer, channel, parents, 0.05 + 0.01 * own, 10 - own, patches, boxes, list(peers))
 
 
 def hand_graph(step: int) -> ExplanatoryGraph:
     """Two top nodes, three (from step 1: four) low nodes linked to them; node 1 has fewer patches than k and a
-    peer (channel 1 of its layer)."""
+    peer (channel 1 of its layer). Ids from STEP_0_IDS at step 0, from 0 later."""
+    first = STEP_0_IDS if step == 0 else 0
+    top, other = first, first + 1
     nodes = [
-        _node(0, TOP, 1, [], 3, 5),
-        _node(1, TOP, 3, [], 2, 5, peers=[PartEdge(1, 5.0, -2.0, 1.0, 1.5)]),
-        _node(2, LOW, 0, [PartEdge(0, -4.0, 2.0, 1.0, 1.5)], 3, 3),
-        _node(3, LOW, 2, [PartEdge(0, 3.0, 3.0, 0.5, 0.5), PartEdge(1, -1.0, 0.0, 2.0, 2.5)], 3, 3),
-        _node(4, LOW, 1, [PartEdge(1, 2.5, -3.0, 1.0, 1.0)], 1, 3),
+        _node(first, TOP, 1, [], 3, 5),
+        _node(first + 1, TOP, 3, [], 2, 5, peers=[PartEdge(1, 5.0, -2.0, 1.0, 1.5)]),
+        _node(first + 2, LOW, 0, [PartEdge(top, -4.0, 2.0, 1.0, 1.5)], 3, 3),
+        _node(first + 3, LOW, 2, [PartEdge(top, 3.0, 3.0, 0.5, 0.5), PartEdge(other, -1.0, 0.0, 2.0, 2.5)], 3, 3),
+        _node(first + 4, LOW, 1, [PartEdge(other, 2.5, -3.0, 1.0, 1.0)], 1, 3),
     ]
     if step >= 1:
-        nodes.append(_node(5, LOW, 3, [PartEdge(0, 0.0, 4.0, 0.75, 0.75)], 3, 3))
+        nodes.append(_node(5, LOW, 3, [PartEdge(top, 0.0, 4.0, 0.75, 0.75)], 3, 3))
     fields = {TOP: (5, 1, 0.0), LOW: (3, 1, 0.0)}
     return ExplanatoryGraph([TOP, LOW], nodes, (IMAGE, IMAGE), fields)
 
 
 def hand_positions(graph: ExplanatoryGraph, count: int) -> list[list[tuple[float, float, float] | None]]:
     """Per node, per probe: a known place and score, absent on the last probe for odd node ids."""
+    own = [node.id % STEP_0_IDS for node in graph.nodes]
     return [
-        [None if node.id % 2 and probe == count - 1 else (2.0 + node.id, 3.0 + probe, 1.0 + node.id + probe)
-         for probe in range(count)]
-        for node in graph.nodes
-    ]  # fmt: skip
+        [
+            None if id_ % 2 and probe == count - 1 else (2.0 + id_, 3.0 + probe, 1.0 + id_ + probe)
+            for probe in range(count)
+        ]
+        for id_ in own
+    ]
 
 
 @contextlib.contextmanager

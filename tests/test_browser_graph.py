@@ -177,6 +177,22 @@ def test_the_step_slider_shows_the_graph_change_and_charts_follow_the_series(ser
     tab.assert_clean()
 
 
+def test_the_opened_pattern_follows_its_channel_across_steps_whose_ids_differ(server, tab):
+    frame = open_graph(tab, graph_url(server, channel=3), STEPS - 1)  # node 3: LOW channel 2, its only pattern
+    frame.wait_for_selector(".graph-node-details[data-node='3']:not([hidden])")
+    frame.click("button[aria-label='Previous step']")
+    frame.wait_for_selector(f"{VIEW}[data-step='1']:not(.busy)")
+    frame.click("button[aria-label='Previous step']")
+    frame.wait_for_selector(f"{VIEW}[data-step='0']:not(.busy)")
+    frame.wait_for_selector(".graph-node-details[data-node='103']:not([hidden])")  # step 0 numbers it 103
+    assert texts(frame, ".graph-node-title") == [f"node 103 · {LOW} channel 2"]
+    assert frame.eval_on_selector_all(".graph-node[aria-pressed='true']", "ns => ns.map(n => n.dataset.node)") == [
+        "103"
+    ]
+    assert "channel=103" in urllib.parse.unquote(tab.url)
+    tab.assert_clean()
+
+
 def test_a_step_whose_graph_cannot_be_read_costs_only_that_step(server, tab):
     frame = open_graph(tab, graph_url(server, run="crafted", step=2), 2)
     assert frame.eval_on_selector(VIEW, "v => v.classList.contains('unreadable')")

@@ -90,6 +90,19 @@ function readLinks(nodes, layers, byId) {
   return children;
 }
 
+/**
+ * The id in graph `after` of the pattern that node `id` of graph `before` is: the same layer, channel and
+ * rank among that channel's patterns (else its first one); null when the channel has none there. An id
+ * `before` lacks is returned as is.
+ */
+export function samePattern(before, after, id) {
+  const node = before.byId.get(id);
+  if (!node) return id;
+  const sameChannel = (graph) => graph.nodes.filter((other) => other.layer === node.layer && other.channel === node.channel);
+  const candidates = sameChannel(after);
+  return (candidates[sameChannel(before).indexOf(node)] ?? candidates[0])?.id ?? null;
+}
+
 /** "node 3 · conv4 channel 12": how a node is named in links and titles. */
 export function nodeName(node) {
   return `node ${node.id} · ${node.layer} channel ${node.channel}`;
