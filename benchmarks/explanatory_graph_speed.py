@@ -4,7 +4,8 @@ vgg11(weights=None) seeded with 0 (no download; an untrained net times the same 
 the images are the known-parts faces of tests/synthetic_parts.py (a face and three distractors each),
 scaled to `--size` px and repeated over RGB, so that peaks recur and relations form. Peak memory is the
 growth of the process's maximum resident set size during the call (the model, the images and a
-warm-up forward are in place before), so it counts torch's own allocations too.
+warm-up forward are in place before), so it counts torch's own allocations too. CPU time is given with
+wall time: on a shared machine it is the steadier figure.
 
     python benchmarks/explanatory_graph_speed.py            # 300 images of 128 px
     python benchmarks/explanatory_graph_speed.py --quick    # 32 images of 64 px, 2 patterns a filter (CI)
@@ -49,9 +50,9 @@ def measure(images: int, size: int, patterns_per_filter: int = 4, min_support: f
     with torch.no_grad():
         model.features[:17](inputs[:8])  # warm-up: allocator and kernels
     rss_before = _max_rss_bytes()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     graph = explanatory_graph(model, inputs, LAYERS, patterns_per_filter, min_support=min_support, batch_size=32)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     peak_growth = _max_rss_bytes() - rss_before
     per_layer = {}
     for layer in graph.layers:
@@ -72,6 +73,7 @@ def measure(images: int, size: int, patterns_per_filter: int = 4, min_support: f
         "patterns_per_filter": patterns_per_filter,
         "min_support": min_support,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "peak_memory_growth_bytes": peak_growth,
         "input_bytes": inputs.numel() * inputs.element_size(),
         "patch_bytes": patch_bytes,
@@ -101,7 +103,8 @@ def main() -> None:
     print(f"vgg11 {', '.join(LAYERS)}: {images} images of {size} px, {patterns} patterns a filter\n")
     figures = measure(images, size, patterns, min_support)
     mib = {key: figures[key] / 2**20 for key in ("peak_memory_growth_bytes", "input_bytes", "patch_bytes")}
-    print(f"time {figures['seconds']:.1f} s, peak memory growth {mib['peak_memory_growth_bytes']:.0f} MiB "
+    print(f"time {figures['seconds']:.1f} s (CPU {figures['cpu_seconds']:.1f} s), "
+          f"peak memory growth {mib['peak_memory_growth_bytes']:.0f} MiB "
           f"(inputs {mib['input_bytes']:.0f} MiB, patches kept {mib['patch_bytes']:.1f} MiB)")  # fmt: skip
     print(f"{figures['nodes']} patterns, {figures['edges']} edges")
     for layer, row in figures["per_layer"].items():

@@ -125,7 +125,8 @@ def explanatory_graph(
         peaks = {name: thresholded(*raw[name], geometry[name], thresholds[name]) for name in modules}
         mined, instabilities = _mine(peaks, count, shape[1:], settings, support)
         patches = _top_patches(network, data, batch_size, mined, geometry, top_patches)
-    nodes = _part_nodes(mined, instabilities, patches)
+    empty = {name: torch.zeros(0, shape[0], g.rows.size, g.cols.size) for name, g in geometry.items()}
+    nodes = _part_nodes(mined, instabilities, patches, empty)
     return ExplanatoryGraph(
         layers=list(modules),
         nodes=nodes,
@@ -251,7 +252,9 @@ def _top_patches(
     return [[crop[rank] for rank in sorted(crop)] for crop in crops]
 
 
-def _part_nodes(layers: list[list[MinedNode]], instabilities: list[list[float]], patches: list) -> list[PartNode]:
+def _part_nodes(
+    layers: list[list[MinedNode]], instabilities: list[list[float]], patches: list, empty: dict[str, torch.Tensor]
+) -> list[PartNode]:
     """The public nodes, ids in order top layer first; a top node's relations become its peers."""
     firsts = [0]
     for layer in layers:
@@ -266,7 +269,7 @@ def _part_nodes(layers: list[list[MinedNode]], instabilities: list[list[float]],
             crops = patches[index]
             nodes.append(PartNode(
                 index, mined.layer, mined.channel, edges if depth else [], instabilities[depth][offset], mined.support,
-                torch.stack([crop for crop, _ in crops]) if crops else torch.zeros(0), [box for _, box in crops],
+                torch.stack([crop for crop, _ in crops]) if crops else empty[mined.layer], [box for _, box in crops],
                 [] if depth else edges,
             ))  # fmt: skip
     return nodes
