@@ -11,6 +11,7 @@ import { DISPLAYS, only, showFailure } from "./displays.js";
 import { el } from "./dom.js";
 import { downloadView } from "./export.js";
 import { createFilmstrip } from "./filmstrip.js";
+import { createGraphView } from "./graph-view.js";
 import { createGridPanel } from "./grid.js";
 import { createHealth } from "./health.js";
 import { createLightbox } from "./lightbox.js";
@@ -104,6 +105,7 @@ function createViews(app) {
     onView: (view) => set({ health: view }),
     onChannel: ({ layer, kind, channel }) => set({ layer, kind, channel, panel: "channels", compare: null }),
   });
+  const graph = createGraphView({ onNode: (channel) => set({ channel }) });
   const filmstrip = createFilmstrip({ onStep: (step) => set({ step }), onFrames: (frames) => set({ frames }) });
   const lightbox = createLightbox({
     onClose: () => {
@@ -124,10 +126,11 @@ function createViews(app) {
     ),
     alignList.element,
     topPatches.element,
+    graph.element,
     health.element,
   ]);
-  const all = [...Object.values(panels), alignList, topPatches, health];
-  return { panels, alignList, topPatches, health, all, filmstrip, lightbox, title, status, container };
+  const all = [...Object.values(panels), alignList, topPatches, graph, health];
+  return { panels, alignList, topPatches, graph, health, all, filmstrip, lightbox, title, status, container };
 }
 
 function layout(app) {

@@ -10,11 +10,12 @@ import { SIGNED } from "./colormaps.js";
 import { differenceView } from "./compare.js";
 import { el } from "./dom.js";
 import { notice } from "./messages.js";
-import { loadCompared, loadShown, loadTop, preloadNeighbours, probeChoices } from "./load.js";
+import { samePattern } from "./kinds/explanatory-graph.js";
+import { loadCompared, loadGraph, loadShown, loadTop, preloadNeighbours, probeChoices, probeImages } from "./load.js";
 import { scopePhrase, scopeTitle } from "./scopes.js";
 import { nearestStep } from "./view-plan.js";
 
-export const DISPLAYS = { grid: showChannels, top: showTopPatches, health: showHealth };
+export const DISPLAYS = { grid: showChannels, top: showTopPatches, health: showHealth, graph: showGraph };
 const ALIGNED_KIND = "feature_maps"; // the kind whose atlases hold activations the align route correlates
 
 /** The channel grid of the plan's kind at `step`, what it is compared with, and the enlarged tile. */
@@ -156,6 +157,26 @@ async function showTopPatches(app, { plan, state, steps, step, overtaken }) {
   if (loaded) app.views.topPatches.show({ ...loaded, kind, step });
   else app.say(notice(`${kind.label} is first logged at step ${logged[0]}, after step ${step}.`));
   return {};
+}
+
+/**
+ * The explanatory graph at `step`, the node selected (state.channel, a node id) opened, and its per-layer
+ * charts. Each step's graph is mined anew, so its ids are its own: from another step, the selection moves to
+ * the pattern of the same channel and rank (samePattern).
+ */
+async function showGraph(app, { plan, state, steps, step, overtaken }) {
+  const { run, scope, tag, kind } = plan;
+  const series = api.fetchSeries(run.run, tag).catch(() => null); // bad steps are skipped there; a failure leaves no charts
+  const [loaded, probes] = await Promise.all([loadGraph(plan, step), probeImages(run), showAside(app, plan, state, steps, step)]);
+  if (overtaken()) return {};
+  setTitle(app, scopeTitle(scope), `${kind.label} · step ${step}`);
+  const before = app.shown?.run === run.run ? app.shown.graph : null;
+  const selected = before && loaded.graph ? samePattern(before, loaded.graph, state.channel) : state.channel;
+  app.shown = { step, steps, run: run.run, scope, graph: loaded.graph, prepare: (at) => loadGraph(plan, at) };
+  only(app, [app.views.graph]);
+  const channel = app.views.graph.show({ ...loaded, probes, selected, step, series: await series });
+  for (const neighbour of [steps[steps.indexOf(step) - 1], steps[steps.indexOf(step) + 1]]) if (neighbour !== undefined) loadGraph(plan, neighbour);
+  return { channel };
 }
 
 /** Layer health of the whole run at `step`; needs no atlas, so playback only moves the marker. */

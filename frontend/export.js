@@ -1,9 +1,10 @@
 /**
  * Export of what is on screen as a PNG: the canvases, images (probe pictures), receptive-field
- * boxes, charts and texts inside a container are painted onto one canvas at their on-screen places
- * (twice the size, pixelated tiles stay sharp), on white, then downloaded through a blob: URL. Rows
- * that scroll sideways (the filmstrip) are wrapped while exporting, so no frame is cut off. Only
- * same-origin pixels are drawn, so the canvas stays readable; nothing leaves the browser.
+ * boxes, charts, the explanatory graph's links and texts inside a container are painted onto one
+ * canvas at their on-screen places (twice the size, pixelated tiles stay sharp), on white, then
+ * downloaded through a blob: URL. Rows that scroll sideways (the filmstrip, the graph) are shown whole
+ * while exporting, so nothing is cut off. Only same-origin pixels are drawn, so the canvas stays
+ * readable; nothing leaves the browser.
  */
 const SCALE = 2;
 const MARGIN = 16;
@@ -11,7 +12,10 @@ const EXPORTING = "exporting"; // class on the container while it is drawn: see 
 // Texts worth keeping in a figure: titles, tile and frame labels, captions, statistics, notes.
 const TEXTS =
   "h2, h3, .view-title span, .panel-title, .tile-label, .tile-caption, .tile-flag, .frame-step, .frame-caption, .frame-absent, " +
-  ".channel-details, .lightbox-stats, .lightbox-absent, .health-layer span, .dynamics-head span, .dynamics-channels, .dynamics-summary, .probe-view figcaption, .top-note, .top-block-title, .top-cell figcaption";
+  ".channel-details, .lightbox-stats, .lightbox-absent, .health-layer span, .dynamics-head span, .dynamics-channels, .dynamics-summary, .probe-view figcaption, .top-note, .top-block-title, .top-cell figcaption, " +
+  "h4, .graph-note, .graph-layer, .graph-node-facts, .graph-heat-cell figcaption, .graph-links li, .graph-chart-row .layer-name";
+// Line drawings painted as pictures: charts (the heat map too) and the explanatory graph's links.
+const DRAWINGS = "svg.chart, svg.graph-edges";
 
 /** Paint `container`'s visible content (minus `skip` elements) into a canvas. */
 export async function renderView(container, skip = []) {
@@ -55,7 +59,7 @@ async function paintView(container, skip) {
     context.lineWidth = width;
     context.strokeRect(box.left + width / 2, box.top + width / 2, box.width - width, box.height - width);
   }
-  for (const chart of container.querySelectorAll("svg.chart")) {
+  for (const chart of container.querySelectorAll(DRAWINGS)) {
     if (!shown(chart)) continue;
     const box = chart.getBoundingClientRect();
     context.drawImage(await svgImage(chart), box.left, box.top, box.width, box.height);

@@ -4,6 +4,7 @@
  */
 import * as api from "./api.js";
 import { FIRST_PICTURE_BLOB } from "./contract.js";
+import { readGraph } from "./kinds/explanatory-graph.js";
 import { guessedProbe } from "./view-plan.js";
 
 const PRELOAD_DISTANCE = 2; // steps on each side whose atlases load in the background
@@ -54,6 +55,28 @@ export async function loadTop({ run, tag, kind }, logged, step) {
     api.fetchPixels(url(kind.projectionsIndex)),
   ]);
   return { info, patches, projections, loggedStep, source: url(kind.patchesIndex) };
+}
+
+/**
+ * A step of the explanatory graph: { graph, atlases (picture index -> ImageData), source } or, when its
+ * info or an atlas cannot be read, { failure } saying why; only that step is lost.
+ */
+export async function loadGraph({ run, tag }, step) {
+  try {
+    const graph = readGraph(await api.fetchInfo(run.run, tag, step));
+    const pictures = [...graph.atlases.values()].map((atlas) => atlas.picture);
+    const decoded = await Promise.all(pictures.map((index) => api.fetchPixels(api.imageUrl(run.run, tag, step, index))));
+    return { graph, atlases: new Map(pictures.map((index, at) => [index, decoded[at]])), source: api.imageUrl(run.run, tag, step, FIRST_PICTURE_BLOB) };
+  } catch (error) {
+    return { failure: `Step ${step} cannot be read: ${error.message}`, source: "" };
+  }
+}
+
+/** The run's probe images as { label, image } (decoded; image null where the run logged none), for the graph's heat maps. */
+export async function probeImages(run) {
+  const choices = await probeChoices(run, run.probes?.count ?? 0);
+  const images = await Promise.all(choices.map((choice) => (choice.src ? api.fetchPixels(choice.src).catch(() => null) : null)));
+  return choices.map((choice, index) => ({ label: choice.label, image: images[index] }));
 }
 
 /** The decoded probe image when the kind draws patches of it, else null. */

@@ -23,6 +23,7 @@ _PUBLIC = {
     "Fooling": "tb_cnnviz.writer.kinds.fooling",
     "FoolingImages": "tb_cnnviz.methods.fooling",
     "GradCam": "tb_cnnviz.writer.kinds.grad_cam",
+    "PartGraph": "tb_cnnviz.writer.kinds.explanatory_graph",
     "Projections": "tb_cnnviz.methods.deconv",
     "ReceptiveField": "tb_cnnviz.methods.receptive_field",
     "Saliency": "tb_cnnviz.writer.kinds.saliency",

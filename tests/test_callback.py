@@ -23,6 +23,7 @@ from tb_cnnviz import (
     Deconv,
     Filters,
     Fooling,
+    PartGraph,
     contract,
     maximize_filters,
     receptive_field,
@@ -55,6 +56,7 @@ def test_training_with_the_callback_ends_with_identical_weights(tmp_path):
                 "feature_maps", Filters(steps=8, every=1), Deconv(dataset=data.images[:64], dataset_every=2, every=1),
                 "dynamics", "saliency",
                 "grad_cam", ClassVisualization(steps=8), Fooling(max_steps=20),
+                PartGraph(dataset=data.images[:64], patterns_per_filter=2, every=1),
             ]  # fmt: skip
             assert {getattr(kind, "name", kind) for kind in every_kind} == set(KINDS), "every kind is on"
             with CNNVizCallback(model, probes, log_dir=str(tmp_path / "viz"), kinds=every_kind) as viz:

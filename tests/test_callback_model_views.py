@@ -42,7 +42,7 @@ def logged(tmp_path_factory):
     model = copy.deepcopy(trained)
     run = tmp_path_factory.mktemp("model_views")
     with CNNVizCallback(
-        model, probes, log_dir=str(run), kinds=kind_names("model"), class_names=CLASS_NAMES,
+        model, probes, log_dir=str(run), kinds=kind_names("model", by_name=True), class_names=CLASS_NAMES,
         probe_labels=CLASS_NAMES, **NORMALIZATION,
     ) as viz:  # fmt: skip
         viz.log(0)

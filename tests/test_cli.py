@@ -220,3 +220,50 @@ def test_the_installed_command_runs_from_the_users_folder(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert table_rows(result.stdout)[0] == ["layer", "type", "output (C x H x W)"]
+
+
+def test_the_explanatory_graph_of_checkpoints_mines_the_held_out_images(checkpoints, tmp_path, monkeypatch):
+    from graph_logs import hand_graph, hand_positions
+
+    from tb_cnnviz.writer.kinds import explanatory_graph as graph_kind
+
+    directory, _ = checkpoints
+    held_out = torch.randn(6, 1, 28, 28)
+    torch.save(held_out, tmp_path / "held_out.pt")
+    torch.save(torch.randn(2, 1, 28, 28), tmp_path / "probes.pt")
+    mined = []
+
+    def explanatory_graph(model, data, layers, patterns_per_filter, **options):
+        mined.append((data, list(layers)))
+        return hand_graph(0)
+
+    monkeypatch.setattr(graph_kind, "explanatory_graph", explanatory_graph)
+    monkeypatch.setattr(graph_kind, "locate_parts", lambda model, graph, images: hand_positions(graph, len(images)))
+    options = ["--kinds", "explanatory_graph", "--held-out", str(tmp_path / "held_out.pt"), "--held-out-count", "4"]
+    assert log_checkpoints(directory, tmp_path / "probes.pt", tmp_path / "run", *options) == 0
+    events = read_cnnviz_events(tmp_path / "run")
+    assert sorted(events["model/explanatory_graph"]) == [0, 2, 4], "every checkpoint"
+    assert len(mined) == 3 and all(torch.equal(data, held_out[:4]) and layers == ["0", "4"] for data, layers in mined)
+
+
+def test_the_explanatory_graph_without_held_out_images_says_what_to_give(checkpoints, image_folder, tmp_path, capsys):
+    directory, _ = checkpoints
+    assert log_checkpoints(directory, image_folder, tmp_path / "run", "--kinds", "explanatory_graph") == 1
+    assert "--kinds explanatory_graph mines held-out images: give --held-out SOURCE" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists(), "nothing written"
+    options = ["--kinds", "explanatory_graph", "--held-out", str(tmp_path / "missing")]
+    assert log_checkpoints(directory, image_folder, tmp_path / "run", *options) == 1
+    assert f"--held-out: {tmp_path / 'missing'}: no such file or folder" in capsys.readouterr().err
+
+
+def test_the_explanatory_graph_of_checkpoints_from_fashion_mnist_test_images(checkpoints, image_folder, tmp_path):
+    """End to end with the real method: --held-out fashion-mnist mines its first test images at every checkpoint."""
+    directory, _ = checkpoints
+    options = ["--kinds", "explanatory_graph", "--held-out", "fashion-mnist", "--held-out-count", "64"]
+    assert log_checkpoints(directory, image_folder, tmp_path / "run", *options) == 0
+    logged = read_cnnviz_events(tmp_path / "run")["model/explanatory_graph"]
+    assert sorted(logged) == [0, 2, 4]
+    for blobs in logged.values():
+        info = json.loads(blobs[0])
+        assert info["layers"] == ["4", "0"] and info["nodes"] and len(blobs) == 1 + len(info["atlases"])
+        assert max(box[0] for node in info["nodes"] for box in node["boxes"]) < 64, "patches of the 64 held-out images"

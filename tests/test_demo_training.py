@@ -51,9 +51,9 @@ def test_run_holds_every_kind_of_every_conv_layer_at_every_epoch(finished_run):
     content = events.PluginTagToContent(contract.PLUGIN_NAME)
     kinds = (*kind_names("layer"), TOP)
     expected_tags = {contract.PROBES_TAG} | {contract.layer_tag(name, kind) for name in CONV_LAYERS for kind in kinds}
-    expected_tags |= {contract.model_tag(kind) for kind in kind_names("model")}
+    expected_tags |= {contract.model_tag(kind) for kind in kind_names("model", by_name=True)}
     assert set(content) == expected_tags
-    for kind in kind_names("model"):
+    for kind in kind_names("model", by_name=True):
         logged = events.Tensors(contract.model_tag(kind))
         assert [event.step for event in logged] == list(range(EPOCHS))
         assert json.loads(logged[-1].tensor_proto.string_val[0])["class_names"] == CLASS_NAMES

@@ -112,7 +112,7 @@ def test_unknown_or_repeated_kinds_fail_at_construction(tmp_path):
 
 def test_the_registry_holds_every_kind_under_its_own_name_and_public_class():
     assert kind_names() == ["feature_maps", "filters", "deconv", "dynamics", "saliency", "grad_cam",
-                            "class_visualization", "fooling"]  # fmt: skip
+                            "class_visualization", "fooling", "explanatory_graph"]  # fmt: skip
     assert kind_names("layer") == ["feature_maps", "filters", "deconv", "dynamics"]
     for name, kind in KINDS.items():
         assert kind.name == name and kind.scope in ("layer", contract.MODEL_SCOPE)

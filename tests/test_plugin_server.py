@@ -13,6 +13,8 @@ import pytest
 from conftest import fetch, fetch_json, plugin_url, poll, tensorboard_server, write_training_logdir
 from PIL import Image
 
+from tb_cnnviz.writer.kinds import kind_names
+
 ROOT = Path(__file__).resolve().parents[1]
 LAYER_TAG = "0/feature_maps"
 
@@ -214,7 +216,8 @@ def test_built_wheel_carries_and_serves_the_frontend(tmp_path):
     )
     with tensorboard_server(logdir, env=env) as base:
         (run,) = fetch_json(plugin_url(base, "runs"))["runs"]
-        assert set(run["layers"][0]["kinds"]) >= {"feature_maps", "filters", "deconv"} and run["model"]["kinds"]
+        assert set(run["layers"][0]["kinds"]) >= {"feature_maps", "filters", "deconv"}
+        assert set(run["model"]["kinds"]) == set(kind_names("model"))
         for file in ("index.js", "kinds/index.js", "kinds/feature-maps.js", "style.css"):
             status, _, body = fetch(f"{base}/data/plugin/cnnviz/static/{file}")
             assert status == 200 and body == (ROOT / "frontend" / file).read_bytes()
@@ -229,7 +232,9 @@ from tb_cnnviz.writer.kinds import kind_names
 assert tb_cnnviz.__file__.startswith(sys.argv[2]), tb_cnnviz.__file__  # the wheel, not the checkout
 model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
 kinds = [tb_cnnviz.Filters(steps=2), tb_cnnviz.ClassVisualization(steps=2), tb_cnnviz.Fooling(max_steps=2)]
-kinds += [name for name in kind_names() if name not in ("filters", "class_visualization", "fooling")]
+kinds += [tb_cnnviz.PartGraph(dataset=torch.rand(8, 1, 12, 12))]  # the one kind a name alone cannot make
+kinds += [name for name in kind_names(by_name=True) if name not in ("filters", "class_visualization", "fooling")]
+assert {getattr(kind, "name", kind) for kind in kinds} == set(kind_names())
 with tb_cnnviz.CNNVizCallback(model, torch.rand(2, 1, 12, 12), log_dir=sys.argv[1], kinds=kinds) as viz:
     viz.log(0)
 """

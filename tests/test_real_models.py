@@ -33,7 +33,7 @@ def train(log_dir=None) -> dict[str, torch.Tensor]:
     viz = None
     if log_dir is not None:
         with pytest.warns(DefaultLayersWarning) as caught:
-            viz = CNNVizCallback(model, probes, log_dir=str(log_dir), kinds=kind_names(), max_channels=8)
+            viz = CNNVizCallback(model, probes, log_dir=str(log_dir), kinds=kind_names(by_name=True), max_channels=8)
         message = str(caught[0].message)
         assert all(name in message for name in CHOSEN) and 'layers="all"' in message, message
         assert list(viz.layers) == CHOSEN
@@ -75,6 +75,6 @@ def test_resnet18_at_32px_logs_a_representative_few_layers_each_kind_at_its_cade
     for layer in CHOSEN:
         for kind, steps in cadence.items():
             assert events[f"{layer}/{kind}"].keys() == steps, f"{layer}/{kind}"
-    for kind in kind_names("model"):
+    for kind in kind_names("model", by_name=True):
         assert events[f"model/{kind}"].keys() == every_step, kind
-    assert set(events) == layer_tags | {f"model/{kind}" for kind in kind_names("model")} | {"probes"}
+    assert set(events) == layer_tags | {f"model/{kind}" for kind in kind_names("model", by_name=True)} | {"probes"}

@@ -106,3 +106,10 @@ def test_the_dynamics_kind_has_no_pictures_so_it_is_no_view_of_its_own():
     )
     health = plan(runs, layer="1", panel="health")
     assert health["show"] == "health" and health["stepsTag"] == "1/dynamics"  # its steps still navigate health
+
+
+def test_the_explanatory_graph_is_drawn_by_its_own_view_and_navigated_by_its_own_steps():
+    runs = [{"run": "g", "layers": [], "model": {"kinds": {"explanatory_graph": "model/explanatory_graph"}}}]
+    shown = plan(runs, layer="(model)")
+    assert (shown["show"], shown["kind"], shown["tag"]) == ("graph", "Explanatory graph", "model/explanatory_graph")
+    assert shown["stepsTag"] == "model/explanatory_graph" and shown["compare"] is None

@@ -14,6 +14,7 @@ import "./grad-cam.js";
 import "./class-images.js";
 import "./fooling.js";
 import "./dynamics.js";
+import "./explanatory-graph.js";
 
 export { kindOf };
 

@@ -101,6 +101,7 @@ def parser(list_layers: Callable, log_checkpoints: Callable, compare: Callable) 
         default=[FeatureMaps.name],
         help=f"what to log per layer, and model-level views (default: {FeatureMaps.name})",
     )
+    _add_held_out_arguments(checkpoints)
     checkpoints.add_argument(
         "--class-names", nargs="+", metavar="NAME", help="one name per model output, shown by the model-level views"
     )
@@ -156,6 +157,19 @@ def _add_model_arguments(parser: argparse.ArgumentParser, default_device: str) -
         type=usable_device,
         default=default_device,
         help=f"where the model runs (default: {default_device})",
+    )
+
+
+def _add_held_out_arguments(parser: argparse.ArgumentParser) -> None:
+    """Held-out images, for the kinds that mine a data set rather than look at the probes."""
+    parser.add_argument(
+        "--held-out",
+        metavar="SOURCE",
+        help="held-out images for the kinds that mine a data set (explanatory_graph): a folder of image files, a "
+        f".npy/.pt tensor (N, C, H, W), or {fashion_mnist.NAME!r} (its test images); read as --probe-images",
+    )
+    parser.add_argument(
+        "--held-out-count", type=positive_int, default=256, help="held-out images used, the first N (default: 256)"
     )
 
 

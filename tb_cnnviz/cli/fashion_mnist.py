@@ -56,6 +56,12 @@ def probe_images(data_dir: str | Path | None = None) -> torch.Tensor:
     return normalize(pixels[first_of_each_class(labels)])
 
 
+def held_out_images(count: int, data_dir: str | Path | None = None) -> torch.Tensor:
+    """The first `count` test images, normalized (N, 1, 28, 28): data the demo model never trained on."""
+    pixels, _ = load_pixels("test", data_dir)
+    return normalize(pixels[:count])
+
+
 def _read_idx(path: Path) -> np.ndarray:
     """A gzipped idx file (magic: 0, 0, dtype code 0x08 = uint8, number of dimensions)."""
     with gzip.open(path, "rb") as file:

@@ -17,6 +17,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+from torch import nn
 from tqdm import tqdm
 
 from tb_cnnviz.cli import arguments as command_line
@@ -33,7 +35,7 @@ from tb_cnnviz.cli.checkpoints import (
 from tb_cnnviz.cli.compare import compare_checkpoints_command
 from tb_cnnviz.cli.layer_listing import format_layer_table, list_layers
 from tb_cnnviz.cli.model_factory import build_model
-from tb_cnnviz.cli.probe_images import check_model_takes, load_probe_images, model_input_channels
+from tb_cnnviz.cli.probe_images import ProbeImageError, check_model_takes, load_probe_images, model_input_channels
 from tb_cnnviz.writer.callback import CNNVizCallback, CNNVizWarning
 from tb_cnnviz.writer.kinds import KINDS
 
@@ -72,6 +74,7 @@ def log_checkpoints_command(arguments: argparse.Namespace) -> None:
         input_std=arguments.input_std,
     )
     check_model_takes(model, probes.images, arguments.probe_images)
+    kinds = _kinds(arguments, model)
 
     # Read every checkpoint once before logging anything, so a bad one fails fast and the order is known.
     positions = {}
@@ -94,7 +97,7 @@ def log_checkpoints_command(arguments: argparse.Namespace) -> None:
             log_dir=arguments.logdir,
             layers=arguments.layers,
             # Every kind at every checkpoint: the checkpoints already are the sampling the user chose.
-            kinds=[KINDS[name](every=1) for name in arguments.kinds],
+            kinds=kinds,
             max_channels=arguments.max_channels,
             probe_labels=probes.labels,
             # Fashion-MNIST's probes are one image per class, in class order: their labels are the class names.
@@ -162,6 +165,36 @@ class _Report:
         if message not in self.shown:
             self.shown.add(message)
             tqdm.write(f"tb-cnnviz: {message}", file=sys.stderr)
+
+
+def _kinds(arguments: argparse.Namespace, model: nn.Module) -> list:
+    """The asked kinds, logged at every checkpoint; those that mine a data set get --held-out's images."""
+    mining = [name for name in arguments.kinds if not KINDS[name].made_by_name]
+    if mining and arguments.held_out is None:
+        raise CommandError(
+            f"--kinds {' '.join(mining)} mines held-out images: give --held-out SOURCE (a folder of images, a "
+            f".npy/.pt tensor or {fashion_mnist.NAME}) and optionally --held-out-count N"
+        )
+    held_out = {"dataset": _held_out_images(arguments, model)} if mining else {}
+    return [KINDS[name](every=1, **(held_out if name in mining else {})) for name in arguments.kinds]
+
+
+def _held_out_images(arguments: argparse.Namespace, model: nn.Module) -> torch.Tensor:
+    """The first --held-out-count images of --held-out, as the model takes them (checked with one forward)."""
+    source, count = arguments.held_out, arguments.held_out_count
+    if source == fashion_mnist.NAME:
+        images = fashion_mnist.held_out_images(count)
+    else:
+        try:
+            loaded = load_probe_images(
+                source, model_input_channels(model), size=arguments.image_size,
+                input_mean=arguments.input_mean, input_std=arguments.input_std,
+            )  # fmt: skip
+        except ProbeImageError as error:
+            raise CommandError(f"--held-out: {error}") from error
+        images = loaded.images[:count]
+    check_model_takes(model, images, source, "--held-out images")
+    return images
 
 
 def _check_logdir(logdir: str) -> None:

@@ -174,13 +174,13 @@ def model_input_channels(model: nn.Module) -> int:
     return conv.in_channels if conv is not None else 3
 
 
-def check_model_takes(model: nn.Module, images: torch.Tensor, source: str) -> None:
-    """One forward pass on a probe, so images of the wrong size fail with their shape named."""
+def check_model_takes(model: nn.Module, images: torch.Tensor, source: str, what: str = "probe images") -> None:
+    """One forward pass on an image, so images of the wrong size fail with their shape named."""
     try:
         with evaluation_mode(model), torch.no_grad():
             model(images[:1].to(model_device(model)))
     except Exception as error:
         raise ProbeImageError(
-            f"the model cannot run on the probe images from {source} (shape {tuple(images.shape)}): {error}; "
+            f"the model cannot run on the {what} from {source} (shape {tuple(images.shape)}): {error}; "
             "give images of the size the model was trained on (--image-size H W resizes a folder's images)"
         ) from error

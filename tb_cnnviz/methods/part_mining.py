@@ -81,9 +81,8 @@ def channel_anchors(peaks: LayerPeaks, layer: str, count: int) -> list[MinedNode
     nodes = []
     for channel in range(channels):
         picks = chosen[:, channel]
-        values = torch.where(
-            picks >= 0, peaks.value[picks.clamp(min=0)].double(), torch.zeros(count, dtype=torch.float64)
-        )
+        values = torch.zeros(count, dtype=torch.float64)
+        values[picks >= 0] = peaks.value[picks[picks >= 0]].double()  # masked: there may be no peak at all
         positions, scores, units = _inferred(peaks, picks, values, count)
         nodes.append(MinedNode(layer, channel, [], torch.zeros(0, 2), torch.zeros(0, 2), positions, scores, units))
     return nodes
@@ -113,8 +112,11 @@ def infer_node(
     candidates, images, z = candidates[fits], images[fits], z[fits]
     scores = peaks.value[candidates].double() * torch.exp(-0.5 * z.square().sum(dim=1))
     best = best_per_group(images, scores, count)
-    chosen = torch.where(best >= 0, candidates[best.clamp(min=0)], best)
-    per_image = torch.where(best >= 0, scores[best.clamp(min=0)], torch.zeros(count, dtype=torch.float64))
+    found = best >= 0  # masked indexing: no peak may fit on any image (a few probes), leaving nothing to index
+    chosen = torch.full_like(best, -1)
+    chosen[found] = candidates[best[found]]
+    per_image = torch.zeros(count, dtype=torch.float64)
+    per_image[found] = scores[best[found]]
     return (*_inferred(peaks, chosen, per_image, count), chosen)
 
 

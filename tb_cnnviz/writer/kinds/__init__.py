@@ -22,6 +22,7 @@ REGISTERED = (
     "grad_cam.GradCam",
     "class_visualization.ClassVisualization",
     "fooling.Fooling",
+    "explanatory_graph.PartGraph",
 )
 
 
@@ -33,9 +34,16 @@ def _load(entry: str) -> type[Kind]:
 KINDS: dict[str, type[Kind]] = {kind.name: kind for kind in map(_load, REGISTERED)}
 
 
-def kind_names(scope: str | None = None) -> list[str]:
-    """Names of the registered kinds, of one scope ("layer" or "model") or all, in registry order."""
-    return [name for name, kind in KINDS.items() if scope is None or kind.scope == scope]
+def kind_names(scope: str | None = None, *, by_name: bool = False) -> list[str]:
+    """Names of the registered kinds, of one scope ("layer" or "model") or all, in registry order.
+
+    `by_name`: only those that log when given by name alone (not explanatory_graph, which needs held-out data).
+    """
+    return [
+        name
+        for name, kind in KINDS.items()
+        if (scope is None or kind.scope == scope) and (kind.made_by_name or not by_name)
+    ]
 
 
 def resolve_kinds(kinds: Sequence[str | Kind]) -> list[Kind]:

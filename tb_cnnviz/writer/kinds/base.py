@@ -37,6 +37,7 @@ class Kind(metaclass=_OptionsChecked):
 
     name: ClassVar[str]
     scope: ClassVar[str]
+    made_by_name: ClassVar[bool] = True  # False: a required option (data) has no default, so a name is not enough
     every: int = field(default=1, kw_only=True)
 
     def __post_init__(self) -> None:
