@@ -63,8 +63,8 @@ def _parsed(convert: Callable[[str], int | float], text: str, what: str) -> int 
         raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
 
 
-def parser(list_layers: Callable, log_checkpoints: Callable) -> argparse.ArgumentParser:
-    """The command line, its two commands calling `list_layers` and `log_checkpoints` with the parsed options."""
+def parser(list_layers: Callable, log_checkpoints: Callable, report: Callable) -> argparse.ArgumentParser:
+    """The command line, its commands calling `list_layers`, `log_checkpoints` and `report` with the parsed options."""
     parser = OneLineParser(prog="tb-cnnviz", description="See what each layer of a CNN learns, in TensorBoard.")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     default_device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -116,6 +116,13 @@ def parser(list_layers: Callable, log_checkpoints: Callable) -> argparse.Argumen
         "--trust-checkpoints",
         action="store_true",
         help="load checkpoints with full pickle (runs code in them: trusted files only)",
+    )
+
+    report_command = commands.add_parser("report", help="write a static HTML report of a logdir (no server needed)")
+    report_command.set_defaults(command=report)
+    report_command.add_argument("--logdir", required=True, help="the folder tensorboard --logdir would read")
+    report_command.add_argument(
+        "--out", required=True, help="the folder to write index.html into (created if missing), e.g. report/"
     )
     return parser
 
