@@ -17,7 +17,7 @@ export const PROBES_KIND = "probes";
 /** The keys of a summary's metadata content (what the runs listing is built from). */
 export const CONTENT_KEYS = Object.freeze(["version", "kind", "scope", "layer", "layer_index", "layer_type", "shape", "count", "labels"]);
 /** The keys every info blob shares; a kind adds its own beside them. */
-export const INFO_KEYS = Object.freeze(["version", "kind", "channels", "tile", "grid", "probes", "series"]);
+export const INFO_KEYS = Object.freeze(["version", "kind", "channels", "tile", "grid", "probes", "series", "scalars"]);
 
 /** Blob layout of every step: the info (JSON) first, then the kind's PNG pictures (atlases) in its order. */
 export const INFO_BLOB = 0;

@@ -76,6 +76,7 @@ class Info(TypedDict, total=False):
     grid: list[int]  # [rows, columns] of tiles in an atlas
     probes: int  # probe images of the step, for kinds with one atlas per probe
     series: dict[str, list[float | None]]  # per chart name, one number per item of `channels`
+    scalars: dict[str, float | None]  # per chart name, one number for the whole tag at this step
 
 
 CONTENT_KEYS = tuple(Content.__annotations__)

@@ -24,11 +24,12 @@ from tb_cnnviz import contract
 TAG = "model/toy"
 GOOD = {"version": 2, "kind": "toy", "channels": [0, 1], "tile": [2, 2], "grid": [1, 2]}
 INFOS = {
-    0: json.dumps({**GOOD, "series": {"score": [0.5, None]}}).encode(),
+    0: json.dumps({**GOOD, "series": {"score": [0.5, None]}, "scalars": {"total": 0.5}}).encode(),
     1: json.dumps({**GOOD, "version": 99, "series": {"score": [1, 2]}}).encode(),  # a newer release wrote it
     2: b"{not json",
     3: json.dumps({**GOOD, "series": {"score": [1.0]}}).encode(),  # one number for two channels
     4: json.dumps({**GOOD, "series": {"score": [0.25, 0.75]}}).encode(),
+    5: json.dumps({**GOOD, "series": {}, "scalars": {"total": "high"}}).encode(),  # a scalar that is no number
 }
 
 
@@ -55,11 +56,13 @@ def base(tmp_path_factory) -> str:
 def test_series_keeps_the_good_steps_and_names_the_skipped_ones(base):
     series = fetch_json(plugin_url(base, "series", run="run", tag=TAG))
     assert series["steps"] == [0, 4] and series["stats"] == {"score": [[0.5, None], [0.25, 0.75]]}
+    assert series["scalars"] == {"total": [0.5, None]}  # one number per step, None where a step has none
     reasons = {skipped["step"]: skipped["reason"] for skipped in series["skipped"]}
-    assert sorted(reasons) == [1, 2, 3]
+    assert sorted(reasons) == [1, 2, 3, 5]
     assert "version 99 is newer than this release reads (2); upgrade tb-cnnviz" in reasons[1]
     assert "not JSON" in reasons[2]
     assert "one number or null per item of 'channels' (2)" in reasons[3]
+    assert "'scalars' must map chart names to one finite number or null each" in reasons[5]
 
 
 def test_info_of_a_bad_step_answers_422_with_the_reason(base):
@@ -74,5 +77,5 @@ def test_strip_leaves_bad_steps_transparent(base):
     strip = np.asarray(Image.open(io.BytesIO(body)).convert("RGBA"))
     assert status == 200 and strip.shape == (2, 2 * len(INFOS), 4)
     alpha = strip[0, ::2, 3]
-    assert list(alpha) == [255, 0, 0, 0, 255]
+    assert list(alpha) == [255, 0, 0, 0, 255, 0]
     assert strip[0, 8, 0] == 160  # step 4's tile of channel 1

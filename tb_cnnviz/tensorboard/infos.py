@@ -22,11 +22,17 @@ class StepInfo:
     tile: list[int] | None
     grid: list[int] | None
     series: dict[str, list[float | None]]
+    scalars: dict[str, float | None]
 
     @classmethod
     def of(cls, info: contract.Info) -> StepInfo:
         return cls(
-            info[keys.KIND], info.get(keys.CHANNELS, []), info.get(keys.TILE), info.get(keys.GRID), info[keys.SERIES]
+            info[keys.KIND],
+            info.get(keys.CHANNELS, []),
+            info.get(keys.TILE),
+            info.get(keys.GRID),
+            info[keys.SERIES],
+            info.get(keys.SCALARS, {}),
         )
 
 
@@ -37,6 +43,7 @@ def read_info(blob: bytes) -> contract.Info:
         info = release1.upgrade_info(info)
     _check_layout(info)
     _check_series(info)
+    _check_scalars(info)
     return info
 
 
@@ -91,6 +98,17 @@ def _check_series(info: contract.Info) -> None:
             )
         if not all(value is None or _finite_number(value) for value in values):
             raise ValueError(f"info {keys.SERIES}[{name!r}] must hold finite numbers or null, got {values!r:.100}")
+
+
+def _check_scalars(info: contract.Info) -> None:
+    """`scalars`, if given, maps chart names to one finite number or None each."""
+    scalars = info.get(keys.SCALARS, {})
+    if not isinstance(scalars, dict) or not all(
+        isinstance(name, str) and (value is None or _finite_number(value)) for name, value in scalars.items()
+    ):
+        raise ValueError(
+            f"info {keys.SCALARS!r} must map chart names to one finite number or null each, got {scalars!r:.100}"
+        )
 
 
 def _finite_number(value: object) -> bool:

@@ -18,6 +18,7 @@ from tensorboard.util import tb_logging
 from werkzeug import wrappers
 
 from tb_cnnviz import contract
+from tb_cnnviz.tensorboard.dynamics import dynamics_answer
 from tb_cnnviz.tensorboard.infos import InfoCache, StepInfo, Unreadable, read_info
 from tb_cnnviz.tensorboard.requests import (
     UnreadableInfoError,
@@ -75,6 +76,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             "/info": self._serve_info,
             "/image": self._serve_image,
             "/series": self._serve_series,
+            "/dynamics": self._serve_dynamics,
             "/strip": self._serve_strip,
             "/static/*": self._serve_static,
         }
@@ -123,6 +125,35 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         series = self._read_series(request)
         rows = self._step_infos(request, series)
         return json_answer(request, series_answer([(datum.step, datum.wall_time) for datum in series], rows))
+
+    @wrappers.Request.application
+    def _serve_dynamics(self, request: wrappers.Request) -> wrappers.Response:
+        """How the run's layers and channels changed over training (dynamics.py), in one answer for the tab."""
+        ctx, experiment = context(request)
+        run = str_arg(request, "run")
+        listing = self._data_provider.list_blob_sequences(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=contract.PLUGIN_NAME,
+            run_tag_filter=provider.RunTagFilter(runs=[run]),
+        )
+        if run not in listing:
+            raise errors.NotFoundError(f"no CNN Viz data for run {run!r}")
+
+        def read_rows(tag: str) -> list:
+            series = self._read_series(request, run, tag)
+            rows = self._step_infos(request, series, f"run {run!r} tag {tag!r}")
+            return [(datum.step, row) for datum, row in zip(series, rows, strict=True)]
+
+        def read_whole_info(tag: str, step: int) -> dict | None:
+            datum = next(datum for datum in self._read_series(request, run, tag) if datum.step == step)
+            try:
+                return read_info(self._read_many(request, [datum.values[contract.INFO_BLOB]])[0])
+            except ValueError:
+                return None  # the step's row in read_rows said why; the answer falls back to the default
+
+        layers = self._runs.describe_run(run, listing[run])["layers"]
+        return json_answer(request, dynamics_answer(run, layers, read_rows, read_whole_info))
 
     @wrappers.Request.application
     def _serve_strip(self, request: wrappers.Request) -> wrappers.Response:
@@ -183,10 +214,11 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         content, content_type = read_static(self._frontend, request.path.split("/static/", 1)[-1])
         return http_util.Respond(request, content, content_type)
 
-    def _read_series(self, request: wrappers.Request) -> list:
-        """The (run, tag) of the query's blob sequence, in step order; NotFoundError if it has none."""
+    def _read_series(self, request: wrappers.Request, run: str | None = None, tag: str | None = None) -> list:
+        """The blob sequence of (run, tag), the query's by default, in step order; NotFoundError if it has none."""
         ctx, experiment = context(request)
-        run, tag = str_arg(request, "run"), str_arg(request, "tag")
+        run = str_arg(request, "run") if run is None else run
+        tag = str_arg(request, "tag") if tag is None else tag
         data = self._data_provider.read_blob_sequences(
             ctx,
             experiment_id=experiment,
@@ -210,10 +242,13 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             f"step {step} is not logged; logged steps: {steps[:20]}{' ...' if len(steps) > 20 else ''}"
         )
 
-    def _step_infos(self, request: wrappers.Request, series: list) -> list:
-        """Each step's StepInfo, or Unreadable with the reason; cached, the missing ones read concurrently."""
+    def _step_infos(self, request: wrappers.Request, series: list, where: str | None = None) -> list:
+        """Each step's StepInfo, or Unreadable with the reason; cached, the missing ones read concurrently.
+
+        `where` names the run and tag in warnings (default: the query's).
+        """
         infos = [datum.values[contract.INFO_BLOB] for datum in series if len(datum.values) > contract.INFO_BLOB]
-        where = f"run {request.args.get('run')!r} tag {request.args.get('tag')!r}"
+        where = where or f"run {request.args.get('run')!r} tag {request.args.get('tag')!r}"
         read = iter(self._infos.get_many(infos, lambda blobs: self._read_many(request, blobs), where))
         empty = Unreadable("the step holds no blobs, so no info")
         return [next(read) if len(datum.values) > contract.INFO_BLOB else empty for datum in series]

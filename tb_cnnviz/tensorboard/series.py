@@ -10,23 +10,27 @@ from tb_cnnviz.tensorboard.infos import StepInfo, Unreadable
 
 
 def series_answer(steps: list[tuple[int, float]], rows: list[StepInfo | Unreadable]) -> dict:
-    """{kind, steps, wall_times, channels, stats: {name: [per step [per channel]]}, skipped}.
+    """{kind, steps, wall_times, channels, stats: {name: [per step [per channel]]}, scalars, skipped}.
 
     `steps` holds (step, wall time) in step order, `rows` the matching infos. Channels are the last
-    readable step's; a step without one of them gets None there. Steps whose info cannot be read are
-    left out and listed under `skipped` with the reason, so they never hide the good ones.
+    readable step's; a step without one of them gets None there. `scalars`: {name: [per step one number
+    or None]}, from the infos' `scalars` (one number for the whole tag), None at a step without that name.
+    Steps whose info cannot be read are left out and listed under `skipped` with the reason, so they never
+    hide the good ones.
     """
     good = [(step, row) for step, row in zip(steps, rows, strict=True) if isinstance(row, StepInfo)]
     channels = good[-1][1].channels if good else []
     # Items that differ per probe share no channel axis to chart along (infos.read_info allows no series then).
     flat = not any(isinstance(item, list) for item in channels)
     names = sorted({name for _, row in good for name in row.series}) if flat else []
+    scalar_names = sorted({name for _, row in good for name in row.scalars})
     return {
         keys.KIND: good[-1][1].kind if good else None,
         "steps": [step for (step, _), _ in good],
         "wall_times": [wall_time for (_, wall_time), _ in good],
         keys.CHANNELS: channels,
         "stats": {name: [_by_channel(row, name, channels) for _, row in good] for name in names},
+        "scalars": {name: [row.scalars.get(name) for _, row in good] for name in scalar_names},
         "skipped": [
             {"step": step, "reason": row.reason}
             for (step, _), row in zip(steps, rows, strict=True)
