@@ -83,16 +83,20 @@ def line_chart(
 
 def heat_map(layers: list[str], steps: list[int], values: list[list[float | None]], label: str) -> str:
     """Rows of layers, columns of steps, each cell's colour its value (white 0 to dark orange at the highest)."""
-    cell, name_width, head = 14, 120, 16
+    cell = max(8, min(28, 640 // max(1, len(steps))))
+    name_width, head = 130, 18
     known = [value for row in values for value in row if _known(value)]
     high = max(known) if known and max(known) > 0 else 1.0
-    width, height = name_width + cell * len(steps) + 4, head + cell * len(layers) + 4
-    parts = [_text(name_width, 11, f"steps {steps[0]}..{steps[-1]}" if steps else "no steps")]
+    width, height = name_width + cell * len(steps) + 4, head + cell * len(layers) + 16
+    bottom = head + cell * len(layers) + 12
+    parts = [_text(name_width, 12, f"white 0, darkest {format_number(high)}; grey: no value", size=11)]
+    if steps:
+        parts += [_text(name_width, bottom, str(steps[0])), _text(width - 4, bottom, str(steps[-1]), "end")]
     for row, (layer, cells) in enumerate(zip(layers, values, strict=True)):
         y = head + row * cell
-        parts.append(_text(name_width - 4, y + cell - 3, _shortened(layer), "end"))
+        parts.append(_text(name_width - 4, y + cell / 2 + 4, _shortened(layer), "end"))
         for column, (step, value) in enumerate(zip(steps, cells, strict=True)):
-            fill = _orange(value / high) if _known(value) else "#eeeeee"
+            fill = _orange(value / high) if _known(value) else "#dddddd"
             title = f"{layer}, step {step}: {format_number(value) if _known(value) else 'no value'}"
             parts.append(
                 f'<rect class="cell" x="{name_width + column * cell}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
