@@ -55,6 +55,7 @@ from tb_cnnviz import (
     ClassVisualization,
     CNNVizCallback,
     Deconv,
+    Dynamics,
     FeatureMaps,
     Filters,
     Fooling,
@@ -67,6 +68,7 @@ KINDS = {
     "feature_maps": FeatureMaps,
     "filters": Filters,
     "deconv": Deconv,
+    "dynamics": Dynamics,
     "saliency": Saliency,
     "grad_cam": GradCam,
     "class_visualization": ClassVisualization,
@@ -498,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="CI-sized: resnet18, 3 probes, 2 layers, 1 log after the first"
     )
     parser.add_argument("--models", nargs="+", choices=list(SETUPS), help="default: both (quick: resnet18)")
-    parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=list(KINDS), help="default: all seven")
+    parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=list(KINDS), help="default: all eight")
     parser.add_argument("--logs", type=int, help="logs timed after the first (default 3, quick 1)")
     parser.add_argument("--probes", type=int, help="probe images (default 10 / 8, quick 3)")
     parser.add_argument("--train-steps", type=int, help="timed training steps (default 10 on CPU, 20 on CUDA)")

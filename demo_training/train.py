@@ -33,7 +33,7 @@ from tb_cnnviz import CNNVizCallback, Deconv, Filters
 DEFAULT_EPOCHS = 5
 DEFAULT_BATCH_SIZE = 128
 MAX_LEARNING_RATE = 3e-3
-ALL_KINDS = ("feature_maps", "filters", "deconv", "saliency", "grad_cam", "class_visualization", "fooling")
+ALL_KINDS = ("feature_maps", "filters", "deconv", "dynamics", "saliency", "grad_cam", "class_visualization", "fooling")
 DECONV_DATASET_SIZE = 1000
 
 

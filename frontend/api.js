@@ -100,6 +100,14 @@ export function fetchSeries(run, tag) {
 }
 
 /**
+ * How the run's layers and channels changed over training (plugin route `dynamics`): change curves,
+ * settled steps, channels ranked by recent drift and the layer x step heat map. Cached like the listings.
+ */
+export function fetchDynamics(run) {
+  return cached(listingCache, withQuery("dynamics", { run }), loadJson);
+}
+
+/**
  * Channel `channel`'s tile of image `index` at every logged step, left to right in `steps` order, as
  * one decoded strip (plugin route `strip`): { image, unreadable: Set of the steps the plugin could not
  * read }; fully transparent where a step has no tile of it or cannot be read.

@@ -96,7 +96,11 @@ function createViews(app) {
   const onOpen = (channel) => set({ channel });
   const panels = { shown: createGridPanel("shown", { onOpen }), compared: createGridPanel("compared", { onOpen }), difference: createGridPanel("difference", { onOpen }) };
   const topPatches = createTopPatches();
-  const health = createHealth({ onLayer: (layer) => set({ layer, panel: "channels" }) });
+  const health = createHealth({
+    onLayer: (layer) => set({ layer, panel: "channels" }),
+    onView: (view) => set({ health: view }),
+    onChannel: ({ layer, kind, channel }) => set({ layer, kind, channel, panel: "channels", compare: null }),
+  });
   const filmstrip = createFilmstrip({ onStep: (step) => set({ step }), onFrames: (frames) => set({ frames }) });
   const lightbox = createLightbox({
     onClose: () => {

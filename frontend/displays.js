@@ -124,7 +124,7 @@ async function showHealth(app, { plan, state, steps, step }) {
   setTitle(app, `Run ${run.run}`, `step ${step}`);
   app.shown = { step, steps, run: run.run, scope, prepare: () => Promise.resolve() };
   only(app, [app.views.health]);
-  await app.views.health.show({ run: run.run, layers: run.layers, current: step, selected: scope.name });
+  await app.views.health.show({ run: run.run, layers: run.layers, current: step, selected: scope.name, view: state.health });
   return {};
 }
 

@@ -11,7 +11,7 @@ const EXPORTING = "exporting"; // class on the container while it is drawn: see 
 // Texts worth keeping in a figure: titles, tile and frame labels, captions, statistics, notes.
 const TEXTS =
   "h2, h3, .view-title span, .panel-title, .tile-label, .tile-caption, .tile-flag, .frame-step, .frame-caption, .frame-absent, " +
-  ".channel-details, .lightbox-stats, .lightbox-absent, .health-layer span, .probe-view figcaption, .top-note, .top-block-title, .top-cell figcaption";
+  ".channel-details, .lightbox-stats, .lightbox-absent, .health-layer span, .dynamics-head span, .dynamics-channels, .dynamics-summary, .probe-view figcaption, .top-note, .top-block-title, .top-cell figcaption";
 
 /** Paint `container`'s visible content (minus `skip` elements) into a canvas. */
 export async function renderView(container, skip = []) {

@@ -1,48 +1,56 @@
 /**
- * Layer health overview: for every layer of a run, charts over steps of the layer's mean
- * activation (over channels and probes) and the fraction of dead channels (a channel is dead at a
- * step when its maximum over all probes is <= 0). Both come from the feature-map series, so the
- * overview needs no atlas at all. A layer's name opens its channels. One of the views app.js shows
- * and hides ({ element, show(view), hide(), setBusy(busy) }).
+ * Layer health: an Overview and a Dynamics view, toggled in the panel (state `health`). The overview:
+ * for every layer of a run, charts over steps of the layer's mean activation (over channels and
+ * probes) and the fraction of dead channels (a channel is dead at a step when its maximum over all
+ * probes is <= 0). Both come from the feature-map series, so the overview needs no atlas at all. A
+ * layer's name opens its channels. The dynamics view is dynamics.js. One of the views app.js shows and
+ * hides ({ element, show(view), hide(), setBusy(busy) }).
  */
 import * as api from "./api.js";
 import { lineChart } from "./charts.js";
 import { el } from "./dom.js";
+import { createDynamics } from "./dynamics.js";
 import { formatNumber, formatPercent } from "./format.js";
+import { HEALTH_VIEWS } from "./state.js";
 
-export function createHealth({ onLayer }) {
+const NOTES = {
+  overview: "Per layer over training: mean activation, and the share of dead channels (no activation above 0 on any probe image).",
+  dynamics: "Per layer over training: how much its representation of the probe images changed (linear CKA), dead channels, and which channels drift.",
+};
+
+/** `onView(view)`: switch between HEALTH_VIEWS; `onChannel({ layer, kind, channel })`: open a channel (dynamics). */
+export function createHealth({ onLayer, onView, onChannel }) {
   const rows = el("div", { className: "health-rows", role: "list" });
+  const note = el("p", { className: "muted" });
+  const toggle = viewToggle(onView);
+  const dynamics = createDynamics({ onChannel });
   const element = el("section", { className: "health", hidden: true, "aria-labelledby": "cnnviz-health-heading" }, [
-    el("h2", { id: "cnnviz-health-heading", text: "Layer health" }),
-    el("p", { className: "muted", text: "Per layer over training: mean activation, and the share of dead channels (no activation above 0 on any probe image)." }),
+    el("div", { className: "health-head" }, [el("h2", { id: "cnnviz-health-heading", text: "Layer health" }), toggle]),
+    note,
     rows,
+    dynamics.element,
   ]);
   let generation = 0;
 
-  /** Charts of `run`'s `layers` with step `current` marked and the layer `selected` marked as current. */
-  async function show({ run, layers, current, selected }) {
+  /** `view` ("overview" or "dynamics") of `run`'s `layers` with step `current` marked and the layer `selected` marked as current. */
+  async function show({ run, layers, current, selected, view = "overview" }) {
     element.hidden = false;
+    for (const input of toggle.querySelectorAll("input")) input.checked = input.value === view;
+    note.textContent = NOTES[view];
+    rows.hidden = view !== "overview";
     const token = ++generation;
+    delete element.dataset.ready;
+    if (view === "dynamics") return dynamics.show({ run, current });
+    dynamics.hide();
     const key = JSON.stringify([run, layers.map((layer) => layer.name)]);
     if (element.dataset.key !== key) {
       element.dataset.key = key;
-      rows.replaceChildren(...layers.map((layer) => row(layer)));
+      rows.replaceChildren(...layers.map((layer) => row(layer, onLayer)));
     }
-    delete element.dataset.ready;
     await Promise.all(layers.map((layer, index) => drawRow(rows.children[index], run, layer, current, token)));
     if (token !== generation) return;
     for (const item of rows.children) item.querySelector(".health-layer").toggleAttribute("aria-current", item.dataset.layer === selected);
     element.dataset.ready = key;
-  }
-
-  function row(layer) {
-    return el("div", { className: "health-row", role: "listitem", "data-layer": layer.name }, [
-      el("button", { type: "button", className: "health-layer", on: { click: () => onLayer(layer.name) } }, [
-        el("span", { className: "layer-name", text: layer.name }),
-        el("span", { className: "health-now" }),
-      ]),
-      el("div", { className: "health-charts" }),
-    ]);
   }
 
   async function drawRow(item, run, layer, current, token) {
@@ -75,6 +83,27 @@ export function createHealth({ onLayer }) {
   }
 
   return { element, show, hide, setBusy };
+}
+
+/** Overview | Dynamics, as radio buttons. */
+function viewToggle(onView) {
+  return el(
+    "div",
+    { className: "segmented health-views", role: "radiogroup", "aria-label": "Layer health view" },
+    Object.entries(HEALTH_VIEWS).map(([value, label]) =>
+      el("label", {}, [el("input", { type: "radio", name: "cnnviz-health-view", value, on: { change: () => onView(value) } }), el("span", { text: label })]),
+    ),
+  );
+}
+
+function row(layer, onLayer) {
+  return el("div", { className: "health-row", role: "listitem", "data-layer": layer.name }, [
+    el("button", { type: "button", className: "health-layer", on: { click: () => onLayer(layer.name) } }, [
+      el("span", { className: "layer-name", text: layer.name }),
+      el("span", { className: "health-now" }),
+    ]),
+    el("div", { className: "health-charts" }),
+  ]);
 }
 
 /** Per step: mean activation over channels, dead channel count and fraction. */

@@ -1,6 +1,6 @@
 /**
  * The view state kept in URLs: what is shown (run, layer, kind, probe, step, channel), how (norm,
- * cmap), which panel (channels or layer health), the filmstrip's frame count, what the view is
+ * cmap), which panel (channels or layer health) and which health view (overview or dynamics), the filmstrip's frame count, what the view is
  * compared with (compare = "step" | "run" with otherStep / otherRun, diff) and the playback speed.
  * Whether playback runs is not kept: a shared link should not start moving on its own.
  *
@@ -16,15 +16,16 @@ import { DEFAULT_COLORMAP, isColormap } from "./colormaps.js";
 import { PLUGIN_NAME } from "./contract.js";
 
 const PARENT_PREFIX = `p.${PLUGIN_NAME}.`;
-const FIELDS = ["run", "layer", "kind", "probe", "step", "channel", "norm", "cmap", "panel", "frames", "compare", "otherStep", "otherRun", "diff", "speed"];
+const FIELDS = ["run", "layer", "kind", "probe", "step", "channel", "norm", "cmap", "panel", "health", "frames", "compare", "otherStep", "otherRun", "diff", "speed"];
 
 export const NORMALIZATIONS = { channel: "Per channel", layer: "Layer-wide" };
 export const PANELS = { channels: "Channels", health: "Layer health" };
+export const HEALTH_VIEWS = { overview: "Overview", dynamics: "Dynamics" };
 export const COMPARISONS = { step: "Another step", run: "Another run" };
 export const SPEEDS = [1, 2, 4, 8]; // steps per second
 export const FRAME_COUNTS = [8, 16, 32]; // evenly spaced filmstrip frames; 0 = every step
 
-const DEFAULTS = { norm: "channel", panel: "channels", frames: 8, speed: 2 };
+const DEFAULTS = { norm: "channel", panel: "channels", health: "overview", frames: 8, speed: 2 };
 
 /** Reads the state from the iframe hash if it has one, else from TensorBoard's page hash. */
 export function readState() {
@@ -80,6 +81,7 @@ function toState(get) {
     norm: oneOf("norm", NORMALIZATIONS, DEFAULTS.norm),
     cmap: isColormap(cmap) ? cmap : DEFAULT_COLORMAP,
     panel: oneOf("panel", PANELS, DEFAULTS.panel),
+    health: oneOf("health", HEALTH_VIEWS, DEFAULTS.health),
     frames: frames === 0 || FRAME_COUNTS.includes(frames) ? frames : DEFAULTS.frames,
     compare: oneOf("compare", COMPARISONS, null),
     otherStep: integer("otherStep"),

@@ -4,7 +4,7 @@
  * what to compare with. Pure (no DOM, no requests), so tests run it in node.
  */
 import { kindLabel, kindOf, layerKinds } from "./kinds/index.js";
-import { findScope, modelScope, scopePhrase } from "./scopes.js";
+import { findScope, modelScope, scopePhrase, scopeTitle } from "./scopes.js";
 
 /**
  * The plan for `state` (state.js) over `runs` (the runs route's list):
@@ -28,10 +28,12 @@ export function planView(state, runs) {
   const kind = kindOf(kindName);
   const tag = scope.kinds[kindName];
   // A kind logged only every few steps is navigated by the steps of the kind it goes with.
-  const stepsTag = (kind?.stepsOf && scope.kinds[kind.stepsOf]) || tag;
+  // A scope whose only kinds have no pictures (dynamics) is still navigated by their steps in layer health.
+  const stepsTag = (kind?.stepsOf && scope.kinds[kind.stepsOf]) || tag || Object.values(scope.kinds)[0];
   const settled = { run: run.run, layer: scope.name, kind: kindName };
   const plan = { run, runNames, scope, kinds, kindName, kind, tag, stepsTag, otherRuns: [], compare: null, message: null, state: settled };
   if (state.panel === "health") return { ...plan, show: "health" };
+  if (!kindName) return { ...plan, show: "message", message: `${scopeTitle(scope)} logged no pictures; see Layer health › Dynamics.` };
   if (!kind) return { ...plan, show: "message", message: `This version of CNN Viz cannot draw “${kindLabel(kindName)}” yet.` };
   if (kind.view !== "grid") return { ...plan, show: kind.view };
   const otherRuns = runs.filter((candidate) => candidate.run !== run.run);

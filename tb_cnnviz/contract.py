@@ -47,6 +47,12 @@ def layer_tag(layer: str, kind: str) -> str:
     return f"{tag_name(layer)}/{kind}"
 
 
+def scalar_tag(layer: str | None, name: str) -> str:
+    """Tag of an ordinary TensorBoard scalar a record carries: "cnnviz/<layer>/<name>", or "cnnviz/model/<name>"
+    for a model-level record (`layer` None); `layer` as tag_name writes it."""
+    return f"{PLUGIN_NAME}/{MODEL_SCOPE if layer is None else tag_name(layer)}/{name}"
+
+
 def model_tag(kind: str) -> str:
     """Tag of a model-level kind's time series, e.g. "model/saliency"."""
     return f"{MODEL_SCOPE}/{kind}"
@@ -76,7 +82,7 @@ class Info(TypedDict, total=False):
     grid: list[int]  # [rows, columns] of tiles in an atlas
     probes: int  # probe images of the step, for kinds with one atlas per probe
     series: dict[str, list[float | None]]  # per chart name, one number per item of `channels`
-    scalars: dict[str, float | None]  # per chart name, one number for the whole tag at this step
+    scalars: dict[str, float | None]  # per chart name, one number for the whole tag at this step (as TB scalars)
 
 
 CONTENT_KEYS = tuple(Content.__annotations__)

@@ -14,12 +14,15 @@ import threading
 import time
 import warnings
 import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from conftest import read_cnnviz_events, small_cnn
 from PIL import Image
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from tensorboard.util import tensor_util
 from torch.utils.tensorboard import SummaryWriter
 
 from tb_cnnviz import CNNVizCallback, CNNVizWarning, Filters, contract
@@ -81,7 +84,6 @@ def assert_complete_and_undamaged(log_dir, steps: range) -> dict:
             assert len(blobs) == 1 + 4  # the info, one atlas per probe
             for png in blobs[1:]:
                 Image.open(io.BytesIO(png)).load()
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
     (path,) = log_dir.glob("events.out.tfevents.*")
     assert len(list(EventFileLoader(str(path)).Load())) == whole_records(path.read_bytes())
@@ -103,6 +105,17 @@ def test_a_killed_training_keeps_every_step_its_log_returned_minus_the_queue_bou
     assert_complete_and_undamaged(tmp_path, range(max(printed) + 1 - behind))
 
 
+def read_scalars(run_dir: Path) -> dict[str, dict[int, float]]:
+    """{tag: {step: value}} of the ordinary TensorBoard scalars in a run's event files, as TensorBoard reads them."""
+    found: dict[str, dict[int, float]] = {}
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "scalars":
+                    found.setdefault(value.tag, {})[event.step] = float(tensor_util.make_ndarray(value.tensor))
+    return found
+
+
 def test_what_is_queued_is_written_at_interpreter_exit_without_close(tmp_path):
     process = training(tmp_path, "background", steps=4)
     assert process.wait(timeout=300) == 0, process.stderr.read()
@@ -115,7 +128,7 @@ def test_background_and_blocking_write_the_same_records_and_lose_no_step(tmp_pat
         torch.manual_seed(0)
         model = small_cnn()
         probes = torch.rand(3, 1, 28, 28)
-        kinds = ["feature_maps", Filters(steps=4, every=2), "saliency"]
+        kinds = ["feature_maps", Filters(steps=4, every=2), "dynamics", "saliency"]
         log_dir = str(tmp_path / mode)
         with CNNVizCallback(model, probes, log_dir=log_dir, kinds=kinds, blocking=mode == "blocking") as viz:
             for step in range(6):
@@ -123,10 +136,17 @@ def test_background_and_blocking_write_the_same_records_and_lose_no_step(tmp_pat
                     for parameter in model.parameters():
                         parameter.mul_(0.9)
                 viz.log(step)
-        return read_cnnviz_events(tmp_path / mode)
+        return read_cnnviz_events(tmp_path / mode), read_scalars(tmp_path / mode)
 
-    background_events, blocking_events = logged("background"), logged("blocking")
+    (background_events, background_scalars), (blocking_events, blocking_scalars) = (
+        logged("background"),
+        logged("blocking"),
+    )
     assert background_events == blocking_events
+    assert background_scalars == blocking_scalars
+    assert sorted(background_scalars["cnnviz/0/cka_first"]) == list(range(6))
+    assert sorted(background_scalars["cnnviz/0/cka_previous"]) == list(range(1, 6)), "none before a previous log"
+    assert sorted(background_scalars["cnnviz/4/similarity"]) == [0, 2, 4], "filter images' similarity"
     assert sorted(background_events["0/feature_maps"]) == list(range(6))
     assert sorted(background_events["0/filters"]) == [0, 2, 4]
     assert sorted(background_events["model/saliency"]) == list(range(6))
@@ -195,6 +215,7 @@ def test_a_failed_event_file_is_one_warning_and_the_next_step_goes_into_a_new_on
     assert "logging resumed at step 1 in a new file" in messages[1]
     events = read_cnnviz_events(tmp_path)
     assert sorted(events["0/feature_maps"]) == [1, 2, 3] and list(events[contract.PROBES_TAG]) == [0]
+    assert sorted(read_scalars(tmp_path)["cnnviz/0/dead_fraction"]) == [1, 2, 3], "scalars share the outage"
 
 
 def test_a_dropped_callback_is_collected_and_its_queue_written(tmp_path):

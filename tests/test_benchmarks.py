@@ -19,7 +19,7 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-KINDS = ["feature_maps", "filters", "deconv", "saliency", "grad_cam", "class_visualization", "fooling"]
+KINDS = ["feature_maps", "filters", "deconv", "dynamics", "saliency", "grad_cam", "class_visualization", "fooling"]
 
 
 def test_real_models_quick_measures_every_kind(tmp_path):

@@ -53,7 +53,7 @@ def test_training_with_the_callback_ends_with_identical_weights(tmp_path):
         if with_callback:
             every_kind = [
                 "feature_maps", Filters(steps=8, every=1), Deconv(dataset=data.images[:64], dataset_every=2, every=1),
-                "saliency",
+                "dynamics", "saliency",
                 "grad_cam", ClassVisualization(steps=8), Fooling(max_steps=20),
             ]  # fmt: skip
             assert {getattr(kind, "name", kind) for kind in every_kind} == set(KINDS), "every kind is on"
@@ -65,7 +65,7 @@ def test_training_with_the_callback_ends_with_identical_weights(tmp_path):
 
     plain, watched = trained(False), trained(True)
     events = read_cnnviz_events(tmp_path / "viz")
-    for kind in ("feature_maps", "filters", "deconv"):
+    for kind in ("feature_maps", "filters", "deconv", "dynamics"):
         assert events[f"features.conv3/{kind}"].keys() == {0, 1, 2}
     assert events["features.conv3/deconv_top"].keys() == {0, 2}
     for kind in kind_names("model"):
@@ -86,9 +86,9 @@ def test_logs_probes_once_and_feature_maps_every_due_step(tmp_path):
         for epoch in range(6):
             viz.on_epoch_end(epoch)
     events = read_cnnviz_events(tmp_path)
-    assert set(events) == {"probes", "0/feature_maps", "4/feature_maps"}
+    assert set(events) == {"probes", "0/feature_maps", "4/feature_maps", "0/dynamics", "4/dynamics"}
     assert list(events["probes"]) == [1]
-    assert list(events["4/feature_maps"]) == [1, 3, 5]
+    assert list(events["4/feature_maps"]) == list(events["4/dynamics"]) == [1, 3, 5]
 
     info = json.loads(events["4/feature_maps"][5][0])
     assert info["shape"] == [16, 14, 14] and info["channels"] == list(range(16)) and info["grid"] == [4, 4]

@@ -45,6 +45,7 @@ def test_feature_maps_of_a_compiled_model_match_the_eager_ones(model_and_compile
 
     with CNNVizCallback(compiled, images, log_dir=str(tmp_path)) as viz:
         viz.log(0)
-    assert set(read_cnnviz_events(tmp_path)) == {"probes", "0/feature_maps", "4/feature_maps"}
+    tags = {"probes", "0/feature_maps", "4/feature_maps", "0/dynamics", "4/dynamics"}
+    assert set(read_cnnviz_events(tmp_path)) == tags
     assert torch.equal(compiled(images), before), "the compiled model computes the same after logging"
     assert all(not module._forward_hooks for module in unwrap_model(compiled).modules()), "hooks left behind"

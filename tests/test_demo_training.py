@@ -68,7 +68,8 @@ def test_run_holds_every_kind_of_every_conv_layer_at_every_epoch(finished_run):
         info = json.loads(blobs[0])
         assert info["layer"] == name and info["probes"] == 10 == len(blobs) - 1
         assert all(png.startswith(b"\x89PNG") for png in blobs[1:])
-    assert {"loss/train", "loss/test", "accuracy/test"} <= set(events.Tags()["scalars"])
+    dynamics = {contract.scalar_tag(name, scalar) for name in CONV_LAYERS for scalar in ("cka_first", "dead_fraction")}
+    assert {"loss/train", "loss/test", "accuracy/test"} | dynamics <= set(events.Tags()["scalars"]), "beside the loss"
 
 
 def test_each_epoch_leaves_a_checkpoint_that_loads(finished_run):

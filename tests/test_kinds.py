@@ -16,7 +16,17 @@ import torch
 from conftest import read_cnnviz_events, small_cnn
 
 import tb_cnnviz
-from tb_cnnviz import ClassVisualization, CNNVizCallback, CNNVizWarning, Deconv, Filters, Fooling, GradCam, contract
+from tb_cnnviz import (
+    ClassVisualization,
+    CNNVizCallback,
+    CNNVizWarning,
+    Deconv,
+    Dynamics,
+    Filters,
+    Fooling,
+    GradCam,
+    contract,
+)
 from tb_cnnviz.writer.kinds import KINDS, kind_names
 from tb_cnnviz.writer.kinds.base import LayerKind
 from tb_cnnviz.writer.record import Record, new_info
@@ -67,6 +77,9 @@ def logged(tmp_path, kinds, steps=(0,), **options) -> dict:
             r"ClassVisualization objective 'logit' is unknown; choose one of \['log_softmax', 'margin', 'score'\]",
         ),
         (lambda: Fooling(step_size=0.0), r"Fooling step_size must be a number > 0, got 0.0"),
+        (lambda: Dynamics(settle_threshold=0), r"Dynamics settle_threshold must be a number in \(0, 1\], got 0"),
+        (lambda: Dynamics(dead_alarm=1.5), r"Dynamics dead_alarm must be a number in \(0, 1\], got 1.5"),
+        (lambda: Dynamics(samples=1), r"Dynamics samples must be an int >= 2, got 1"),
     ],
 )
 def test_bad_options_fail_when_the_kind_is_made_and_say_what_is_accepted(make, message):
@@ -98,9 +111,9 @@ def test_unknown_or_repeated_kinds_fail_at_construction(tmp_path):
 
 
 def test_the_registry_holds_every_kind_under_its_own_name_and_public_class():
-    assert kind_names() == ["feature_maps", "filters", "deconv", "saliency", "grad_cam", "class_visualization",
-                            "fooling"]  # fmt: skip
-    assert kind_names("layer") == ["feature_maps", "filters", "deconv"]
+    assert kind_names() == ["feature_maps", "filters", "deconv", "dynamics", "saliency", "grad_cam",
+                            "class_visualization", "fooling"]  # fmt: skip
+    assert kind_names("layer") == ["feature_maps", "filters", "deconv", "dynamics"]
     for name, kind in KINDS.items():
         assert kind.name == name and kind.scope in ("layer", contract.MODEL_SCOPE)
         assert getattr(tb_cnnviz, kind.__name__) is kind, f"{kind.__name__} is exported by tb_cnnviz"
@@ -131,13 +144,14 @@ def test_a_registered_kind_logs_under_its_tag_with_the_layers_content(tmp_path, 
 
 @pytest.fixture(scope="module")
 def every_kind(tmp_path_factory) -> dict:
-    kinds = ["feature_maps", Filters(steps=2), Deconv(dataset=DATASET), "saliency", "grad_cam",
+    kinds = ["feature_maps", Filters(steps=2), Deconv(dataset=DATASET), "dynamics", "saliency", "grad_cam",
              ClassVisualization(steps=2), Fooling(max_steps=3)]  # fmt: skip
     return logged(tmp_path_factory.mktemp("every_kind"), kinds, class_names=[f"class {c}" for c in range(10)])
 
 
 def test_every_info_says_its_version_and_carries_one_series_number_per_item(every_kind):
-    charts = {"feature_maps": {"mean", "max", "dead"}, "filters": {"activation"}, "deconv": set(),
+    charts = {"feature_maps": {"mean", "max", "dead"}, "filters": {"activation", "similarity"}, "deconv": set(),
+              "dynamics": {"drift"},
               "deconv_top": set(), "saliency": {"probability"}, "grad_cam": {"probability"},
               "class_visualization": {"probability", "score"}, "fooling": {"steps", "target_probability"}}  # fmt: skip
     assert {tag.split("/")[1] for tag in every_kind if tag != "probes"} == set(charts)

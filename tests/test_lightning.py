@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from tb_cnnviz.integrations.lightning import CNNVizCallback
 
-LAYER_TAGS = {"probes", "net.0/feature_maps", "net.4/feature_maps"}
+LAYER_TAGS = {"probes", "net.0/feature_maps", "net.4/feature_maps", "net.0/dynamics", "net.4/dynamics"}
 
 
 class TinyClassifier(pl.LightningModule):
@@ -94,7 +94,7 @@ def test_without_a_tensorboard_logger_logs_into_its_own_dir(tmp_path):
 def test_an_explicit_log_dir_wins_over_the_logger(tmp_path):
     logger = TensorBoardLogger(tmp_path / "tb", name="exp")
     fit(tmp_path, [CNNVizCallback(probes(), log_dir=tmp_path / "mine", layers="net.4")], epochs=1, logger=logger)
-    assert set(read_cnnviz_events(tmp_path / "mine")) == {"probes", "net.4/feature_maps"}
+    assert set(read_cnnviz_events(tmp_path / "mine")) == {"probes", "net.4/feature_maps", "net.4/dynamics"}
     assert read_cnnviz_events(tmp_path / "tb" / "exp" / "version_0") == {}
 
 

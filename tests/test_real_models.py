@@ -69,6 +69,7 @@ def test_resnet18_at_32px_logs_a_representative_few_layers_each_kind_at_its_cade
 
     events = read_cnnviz_events(tmp_path)
     every_step, cadence = set(range(STEPS)), {"feature_maps": {0, 1, 2}, "filters": {0}, "deconv": {0, 2}}
+    cadence["dynamics"] = every_step
     layer_tags = {tag for tag in events if tag.split("/")[0] in CHOSEN}
     assert layer_tags == {f"{layer}/{kind}" for layer in CHOSEN for kind in cadence}, "only the chosen layers"
     for layer in CHOSEN:

@@ -71,6 +71,7 @@ PARAMETERS = {
     "image": ["run", "tag", "step", "index"],
     "series": ["run", "tag"],
     "strip": ["run", "tag", "channel", "index"],
+    "dynamics": ["run"],
 }
 
 

@@ -85,3 +85,24 @@ def test_comparison_with_another_step_or_run():
     assert runs["compare"] == {"mode": "run", "run": "b", "tag": "0/feature_maps"} and runs["state"]["otherRun"] == "b"
     assert plan(RUNS, compare="run", otherRun="c")["compare"] == {"mode": "run", "run": "c", "tag": None}
     assert plan(RUNS[:1], compare="run")["compare"] is None, "no other run: nothing to compare with"
+
+
+def test_the_dynamics_kind_has_no_pictures_so_it_is_no_view_of_its_own():
+    runs = [
+        {
+            "run": "d",
+            "layers": [
+                {"name": "0", "kinds": {"dynamics": "0/dynamics", "feature_maps": "0/feature_maps"}},
+                {"name": "1", "kinds": {"dynamics": "1/dynamics"}},
+            ],
+        }
+    ]
+    shown = plan(runs, kind="dynamics")
+    assert shown["kinds"] == ["feature_maps"] and (shown["show"], shown["kindName"]) == ("grid", "feature_maps")
+    alone = plan(runs, layer="1")
+    assert (
+        alone["show"] == "message"
+        and alone["message"] == "Layer 1 logged no pictures; see Layer health \u203a Dynamics."
+    )
+    health = plan(runs, layer="1", panel="health")
+    assert health["show"] == "health" and health["stepsTag"] == "1/dynamics"  # its steps still navigate health

@@ -13,6 +13,7 @@ import "./saliency.js";
 import "./grad-cam.js";
 import "./class-images.js";
 import "./fooling.js";
+import "./dynamics.js";
 
 export { kindOf };
 
@@ -21,11 +22,16 @@ export function kindLabel(name) {
   return kindOf(name)?.label ?? name.replaceAll("_", " ");
 }
 
-/** The kinds of a layer or of the model entry (scopes.js): registered ones in registry order, then the rest by name. */
+/**
+ * The kinds of a layer or of the model entry (scopes.js) that have pictures to show: registered ones in
+ * registry order, then the rest by name. Kinds without pictures (view null: dynamics) are drawn elsewhere.
+ */
 export function layerKinds(layer) {
   const order = kindNames();
   const rank = (kind) => (order.includes(kind) ? order.indexOf(kind) : order.length);
-  return Object.keys(layer.kinds).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  return Object.keys(layer.kinds)
+    .filter((kind) => kindOf(kind)?.view !== null)
+    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 }
 
 /** Kind `kind`'s item for people, to start a label with: "Channel 5", "Probe 2: Sneaker". */

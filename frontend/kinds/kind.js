@@ -42,7 +42,8 @@
  *                                 the "top" view asks it of each projection, probe null, position row * k + column
  *   difference                    whether two steps' tiles subtract meaningfully (compare view) [false]
  * Drawn by another view than the channel grid:
- *   view                          "grid" (grid.js) or "top" (top-patches.js) ["grid"]
+ *   view                          "grid" (grid.js), "top" (top-patches.js), or null: no pictures, not in the View picker
+ *                                 (dynamics, drawn by Layer health's Dynamics view) ["grid"]
  *   stepsOf                       the kind whose steps navigate this one (logged only every few steps) [null: its own]
  *   patchesIndex, projectionsIndex   a "top" kind's blobs
  */

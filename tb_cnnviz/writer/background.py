@@ -235,7 +235,7 @@ class BackgroundWriter:
         """Queue `record` (training thread): its pictures are copied unless they own their memory. `keep`: a
         record logged once in a run (the probes), written again into a new event file if an outage lost it."""
         pictures = [picture if picture.flags.owndata else picture.copy() for picture in record.pictures]
-        self._send(_Item(tag, Record(dict(record.info), pictures), step, dict(content), keep))
+        self._send(_Item(tag, Record(dict(record.info), pictures, dict(record.scalars)), step, dict(content), keep))
 
     def end_step(self) -> None:
         """End a log(): flush the event file; in the background, wait until older steps are written."""

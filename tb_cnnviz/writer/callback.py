@@ -30,7 +30,7 @@ ChannelSpec = Sequence[int] | dict[str, Sequence[int]] | None
 class CNNVizCallback:
     """Logs what chosen layers learn into TensorBoard event files, for the CNN Viz tab.
 
-    `kinds` names what is logged ("feature_maps" by default; see writer/kinds/ for all) or configures
+    `kinds` names what is logged ("feature_maps" and "dynamics" by default; see writer/kinds/) or configures
     it: kinds=[Filters(steps=64, every=5), GradCam(layer="features.8")]. Layer kinds are logged for
     every chosen layer, model kinds (saliency, class images...) once; `class_names` name the model's
     outputs in the tab. Layers, probes, channels, classes, targets and seeds are fixed at the first log
@@ -58,7 +58,7 @@ class CNNVizCallback:
         probe_labels: Sequence[str] | None = None,
         input_mean: Sequence[float] | None = None,
         input_std: Sequence[float] | None = None,
-        kinds: Sequence[str | Kind] = ("feature_maps",),
+        kinds: Sequence[str | Kind] = ("feature_maps", "dynamics"),
         seed: int = 0,
         blocking: bool = False,
         class_names: Sequence[str] | None = None,

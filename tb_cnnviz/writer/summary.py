@@ -1,7 +1,7 @@
 """Records -> event files, through a torch SummaryWriter so one run holds everything; PNG encoding happens here.
 
-`summary_of` (PNG encoding, the Summary proto) and `add_summary` (into the writer's event file) are the
-two halves the background writer runs on its worker thread; `write_record` does both at once.
+`summary_of` (PNG encoding, the Summary proto with the record's scalars) and `add_summary` (into the writer's
+event file) are the two halves the background writer runs on its worker thread; `write_record` does both at once.
 """
 
 from __future__ import annotations
@@ -40,8 +40,15 @@ def write_record(writer: SummaryWriter, tag: str, record: Record, step: int, **c
 
 
 def summary_of(tag: str, record: Record, **content) -> Summary:
-    """`record` as one blob-sequence Summary: its info as JSON blob INFO_BLOB, then its pictures as PNG."""
-    return blob_sequence_summary(tag, record.info, [png_bytes(picture) for picture in record.pictures], **content)
+    """`record` as one Summary: a blob sequence (its info as JSON blob INFO_BLOB, then its pictures as PNG) and,
+    in the same event, each of its scalars as an ordinary TensorBoard scalar (contract.scalar_tag; a record
+    without a "layer" in `content` is a model-level one)."""
+    summary = blob_sequence_summary(tag, record.info, [png_bytes(picture) for picture in record.pictures], **content)
+    summary.value.extend(
+        Summary.Value(tag=contract.scalar_tag(content.get("layer"), name), simple_value=float(value))
+        for name, value in record.scalars.items()
+    )
+    return summary
 
 
 def write_blob_sequence(writer: SummaryWriter, tag: str, info: dict, blobs: list[bytes], step: int, **content) -> None:

@@ -17,6 +17,7 @@ REGISTERED = (
     "feature_maps.FeatureMaps",
     "filters.Filters",
     "deconv.Deconv",
+    "dynamics.Dynamics",
     "saliency.Saliency",
     "grad_cam.GradCam",
     "class_visualization.ClassVisualization",

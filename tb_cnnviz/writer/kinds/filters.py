@@ -9,15 +9,20 @@ from typing import TYPE_CHECKING, ClassVar, TypedDict
 
 import torch
 
+from tb_cnnviz.methods.capture import each_feature_map
+from tb_cnnviz.methods.dynamics import pairwise_cosine
+from tb_cnnviz.methods.input_space import normalizer
+from tb_cnnviz.methods.layers import unwrap_model
 from tb_cnnviz.methods.maximize import CHEAP_SETTINGS, DEFAULT_MEMORY_BUDGET, OBJECTIVES, maximize_filters
+from tb_cnnviz.methods.model_state import model_device, model_dtype
 from tb_cnnviz.methods.receptive_field import receptive_field
 from tb_cnnviz.methods.transforms import RobustnessTransforms
 from tb_cnnviz.writer.atlas import single_atlas
 from tb_cnnviz.writer.kinds.base import LayerKind
 from tb_cnnviz.writer.kinds.options import check_choice, check_image_optimization, optimization_settings
 from tb_cnnviz.writer.pictures import unit_range_pictures
-from tb_cnnviz.writer.record import Record, new_info
-from tb_cnnviz.writer.statistics import rounded
+from tb_cnnviz.writer.record import Record, new_info, numbers_of
+from tb_cnnviz.writer.statistics import round_number, rounded
 
 if TYPE_CHECKING:
     from tb_cnnviz.writer.context import LayerContext
@@ -37,7 +42,11 @@ FITTED_SIZE_STEP = 8  # fitted sizes are rounded up to a multiple of this
 
 
 class FiltersInfo(TypedDict, total=False):
-    """The kind's own info keys, beside contract.Info's (one atlas, one tile per channel)."""
+    """The kind's own info keys, beside contract.Info's (one atlas, one tile per channel).
+
+    Its series "similarity": per channel, the mean cosine of its image's layer response to the other channels'
+    (scalars "similarity": their mean over channels): near 1, the channels all learned the same thing.
+    """
 
     layer: str
     images: int  # atlases after the info: 1
@@ -98,7 +107,22 @@ class Filters(LayerKind):
             input_std=context.probes.input_std, objective=self.objective, blur=self.blur,
             **optimization_settings(self),
         )  # fmt: skip
-        yield Record(*render(context.layer, result.images, result.activations, result.channels))
+        info, pictures = render(context.layer, result.images, result.activations, result.channels)
+        similarity, per_channel = pairwise_cosine(self._responses(context, result.images))
+        info["series"]["similarity"] = rounded(per_channel)
+        info["scalars"] = {"similarity": round_number(similarity)}
+        yield Record(info, pictures, numbers_of(info["scalars"]))
+
+    def _responses(self, context: LayerContext, images: torch.Tensor) -> torch.Tensor:
+        """(K, C): what the layer's every channel makes of each filter image, read as the objective reads one
+        channel (its centre unit, or its mean); one forward of K images, about one of the ascent's steps."""
+        network = unwrap_model(context.model)
+        normalize = normalizer(
+            context.probes.input_mean, context.probes.input_std, images.shape[1], model_device(network),
+            model_dtype(network),
+        )  # fmt: skip
+        maps = each_feature_map(network, normalize(images), {context.layer: context.module})[0][context.layer]
+        return OBJECTIVES[self.objective](maps.flatten(0, 1)).view(maps.shape[:2])
 
     def _fitted_size(self, context: LayerContext) -> tuple[int, int]:
         """The layer's image size, fixed at its first log: its field, rounded up, within [16, the probes' size]."""
