@@ -117,14 +117,17 @@ def parser(list_layers: Callable, log_checkpoints: Callable, report: Callable) -
         action="store_true",
         help="load checkpoints with full pickle (runs code in them: trusted files only)",
     )
+    _add_report_command(commands, report)
+    return parser
 
-    report_command = commands.add_parser("report", help="write a static HTML report of a logdir (no server needed)")
-    report_command.set_defaults(command=report)
-    report_command.add_argument("--logdir", required=True, help="the folder tensorboard --logdir would read")
-    report_command.add_argument(
+
+def _add_report_command(commands, report: Callable) -> None:
+    command = commands.add_parser("report", help="write a static HTML report of a logdir (no server needed)")
+    command.set_defaults(command=report)
+    command.add_argument("--logdir", required=True, help="the folder tensorboard --logdir would read")
+    command.add_argument(
         "--out", required=True, help="the folder to write index.html into (created if missing), e.g. report/"
     )
-    return parser
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser, default_device: str) -> None:
