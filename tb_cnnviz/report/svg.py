@@ -87,11 +87,12 @@ def heat_map(layers: list[str], steps: list[int], values: list[list[float | None
     name_width, head = 130, 18
     known = [value for row in values for value in row if _known(value)]
     high = max(known) if known and max(known) > 0 else 1.0
-    width, height = name_width + cell * len(steps) + 4, head + cell * len(layers) + 16
+    width, height = max(name_width + cell * len(steps) + 4, 400), head + cell * len(layers) + 16  # room for the scale
     bottom = head + cell * len(layers) + 12
     parts = [_text(name_width, 12, f"white 0, darkest {format_number(high)}; grey: no value", size=11)]
     if steps:
-        parts += [_text(name_width, bottom, str(steps[0])), _text(width - 4, bottom, str(steps[-1]), "end")]
+        last = name_width + cell * len(steps) - 1
+        parts += [_text(name_width, bottom, str(steps[0])), _text(last, bottom, str(steps[-1]), "end")]
     for row, (layer, cells) in enumerate(zip(layers, values, strict=True)):
         y = head + row * cell
         parts.append(_text(name_width - 4, y + cell / 2 + 4, _shortened(layer), "end"))
