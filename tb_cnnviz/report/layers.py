@@ -76,7 +76,7 @@ def _filmstrip_html(source: RunSource, name: str, tag: str, dynamics: dict | Non
     )
     caption = f"Feature maps of probe image {PROBE + 1} over training: {why} (grey, each tile its own range)"
     return (
-        f'<table class="frames filmstrip" data-tag="{text(tag)}"><caption>{text(caption)}</caption>'
+        f'<p class="caption">{text(caption)}</p><table class="frames filmstrip" data-tag="{text(tag)}">'
         f"<thead><tr><th></th>{head}</tr></thead><tbody>{rows}</tbody></table>"
     )
 

@@ -22,7 +22,8 @@ _PROBE_KINDS = ("saliency", "grad_cam", "fooling")
 def model_views_html(source: RunSource, kinds: dict[str, str]) -> str:
     """Every logged model-level kind (`kinds`: kind -> tag), in the tab's order, then any other."""
     if not kinds:
-        return missing("No model-level views logged in this run (saliency, Grad-CAM, class images, fooling).")
+        views = "saliency, Grad-CAM, class images, fooling"
+        return missing(source.note(f"No model-level views logged in this run ({views})."))
     ordered = [kind for kind in LABELS if kind in kinds] + sorted(kind for kind in kinds if kind not in LABELS)
     return "".join(_kind_html(source, kind, kinds[kind]) for kind in ordered)
 
