@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ from demo_training.data import CLASS_NAMES, PIXEL_MEAN, PIXEL_STD, batch_count, 
 from demo_training.train import make_model, make_optimizer, train_epoch
 from tb_cnnviz import ClassVisualization, CNNVizCallback, Fooling
 from tb_cnnviz.cli.main import main
+from tb_cnnviz.report.numbers import evenly_spaced, format_number, format_percent
 
 browser = browser_tab.browser
 
@@ -383,3 +385,36 @@ def touch(path: Path) -> Path:
 def test_the_report_is_built_without_torch():
     code = "import sys, tb_cnnviz.report.build; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent, check=False).returncode == 0
+
+
+# What the tab computes, evaluated by node from its own modules (format.js, filmstrip.js).
+TAB_NUMBERS = """
+const format = await import(process.argv[1]);
+const filmstrip = await import(process.argv[2]);
+const values = JSON.parse(process.argv[3]);
+console.log(JSON.stringify({
+  numbers: values.map(format.formatNumber),
+  percents: values.filter((v) => v >= 0 && v <= 1).map(format.formatPercent),
+  spaced: [1, 2, 3, 5, 8, 9, 30, 51].map((n) => [2, 8, 16].map((k) => filmstrip.evenlySpaced([...Array(n).keys()], k))),
+}));
+"""
+
+
+def test_numbers_and_filmstrip_steps_are_the_tabs():
+    """The report writes numbers with format.js's rules and picks filmstrip steps as filmstrip.js does."""
+    node = shutil.which("node") or pytest.fail("node is needed to run the tab's modules: apt-get install nodejs")
+    values = [0, 1, -1, 0.5, 0.123456, -0.0456789, 12.345, 999.6, 1234.5, 9999.4, 12345.6, 1e-3, 9.99e-4, 2.5e-7]
+    values += [1.125, -1.125, 0.0625, 0.1875, 0.3125, 9995.0, 1.255e5, 1 / 3]  # ties JavaScript rounds up, not to even
+    frontend = Path(__file__).resolve().parent.parent / "frontend"
+    modules = [(frontend / name).as_uri() for name in ("format.js", "filmstrip.js")]
+    done = subprocess.run(
+        [node, "--input-type=module", "-e", TAB_NUMBERS, *modules, json.dumps(values)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tab = json.loads(done.stdout)
+    assert [format_number(value) for value in values] == tab["numbers"]
+    assert [format_percent(value) for value in values if 0 <= value <= 1] == tab["percents"]
+    spaced = [[evenly_spaced(list(range(n)), k) for k in (2, 8, 16)] for n in (1, 2, 3, 5, 8, 9, 30, 51)]
+    assert spaced == tab["spaced"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 
 
 def format_number(value: float | None) -> str:
@@ -12,16 +13,28 @@ def format_number(value: float | None) -> str:
     if not math.isfinite(value):
         return str(value)
     magnitude = abs(value)
+    rounded = _significant(value, 3)
     if magnitude != 0 and (magnitude < 1e-3 or magnitude >= 1e4):
-        mantissa, exponent = f"{value:.2e}".split("e")
-        return f"{mantissa}e{int(exponent):+d}"
-    rounded = float(f"{value:.3g}")
-    return "0" if rounded == 0 else repr(rounded).removesuffix(".0")
+        exponent = rounded.adjusted()
+        return f"{rounded.scaleb(-exponent):.2f}e{exponent:+d}"
+    number = float(rounded)
+    return "0" if number == 0 else repr(number).removesuffix(".0")
 
 
 def format_percent(fraction: float | None) -> str:
     """A fraction as a percentage with one decimal: 0.1234 gives "12.3%" (formatPercent)."""
-    return "n/a" if fraction is None else f"{fraction * 100:.1f}%"
+    if fraction is None:
+        return "n/a"
+    return f"{Decimal(fraction * 100).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
+
+
+def _significant(value: float, digits: int) -> Decimal:
+    """`value` to `digits` significant digits as JavaScript's toPrecision rounds: a tie goes away from zero
+    (Python's own formatting rounds a tie to even: 1.125 would read 1.12, where the tab writes 1.13)."""
+    exact = Decimal(value)
+    if exact == 0:
+        return exact
+    return exact.quantize(Decimal(1).scaleb(exact.adjusted() - digits + 1), rounding=ROUND_HALF_UP)
 
 
 def evenly_spaced(steps: list[int], count: int) -> list[int]:
