@@ -40,7 +40,7 @@ from torch import nn
 
 from demo_training.data import CLASS_NAMES, PIXEL_MEAN, PIXEL_STD, batch_count, load_split, probe_batch
 from demo_training.train import make_model, make_optimizer, train_epoch
-from tb_cnnviz import ClassVisualization, CNNVizCallback, Fooling
+from tb_cnnviz import ClassVisualization, CNNVizCallback, Filters, Fooling
 from tb_cnnviz.cli.main import main
 from tb_cnnviz.report.numbers import evenly_spaced, format_number, format_percent
 
@@ -77,7 +77,8 @@ def write_trained_run(run_dir: Path) -> None:
     with torch.random.fork_rng(devices=[]):
         model = make_model(seed=0)
         optimizer, scheduler = make_optimizer(model, batch_count(train, 64) * EPOCHS)
-        kinds = ["feature_maps", "dynamics", "saliency", "grad_cam", ClassVisualization(steps=8), Fooling(max_steps=20)]
+        kinds = ["feature_maps", "dynamics", Filters(steps=8, every=1), "saliency", "grad_cam"]
+        kinds += [ClassVisualization(steps=8), Fooling(max_steps=20)]
         with CNNVizCallback(
             model,
             probe_batch(test),
@@ -314,6 +315,15 @@ def test_the_trained_runs_dynamics_show_what_the_dynamics_route_answers(opened, 
         assert charts[0][0]["values"] == pytest.approx(previous)
         ranked = page.eval_on_selector_all(f"{block} table.ranked tbody tr td:first-child", TEXTS)
         assert ranked == [str(row["channel"]) for row in entry["channels"][: len(ranked)]] and ranked
+        # The filmstrips show the four channels of highest recent drift, their feature maps and filter images.
+        article = f'{section} article[data-layer="{entry["layer"]}"]'
+        for kind in ("feature_maps", "filters"):
+            shown = page.eval_on_selector_all(
+                f'{article} table.filmstrip[data-tag="{entry["layer"]}/{kind}"] img.tile',
+                "images => images.map(image => [Number(image.dataset.channel), Number(image.dataset.step)])",
+            )
+            top = [row["channel"] for row in entry["channels"][:4]]
+            assert shown == [[channel, step] for channel in top for step in range(EPOCHS)], kind
 
 
 def test_a_run_without_dynamics_or_a_view_says_so_in_one_line(opened):

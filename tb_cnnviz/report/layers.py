@@ -15,6 +15,7 @@ FRAMES = 8  # the tab's default filmstrip length (state.js FRAME_COUNTS / DEFAUL
 CHANNELS = 4  # channels per filmstrip
 PROBE = 0  # the first probe image: its atlas is picture 1 of a feature-maps step
 FEATURE_MAPS = "feature_maps"
+FILTERS = "filters"  # filter images: not per probe, so their atlas is picture 1 too
 
 
 def layer_html(source: RunSource, layer: dict, dynamics: dict | None, threshold: float | None) -> str:
@@ -26,8 +27,22 @@ def layer_html(source: RunSource, layer: dict, dynamics: dict | None, threshold:
     body = [layer_dynamics_html(dynamics, threshold)] if threshold is not None else []
     if tag is None:
         body.append(missing(f"Layer {layer['name']}: no feature maps logged, so no health charts and no filmstrip."))
-    else:
-        body += [_health_html(source, layer["name"], tag), _filmstrip_html(source, layer["name"], tag, dynamics)]
+        return _article(layer, heading, body)
+    body.append(_health_html(source, layer["name"], tag))
+    try:
+        channels, why = _strip_channels(source, tag, dynamics)
+    except RouteError as error:
+        body.append(missing(source.note(f"Layer {layer['name']}: its feature maps cannot be read: {error.reason}")))
+        return _article(layer, heading, body)
+    caption = f"Feature maps of probe image {PROBE + 1} over training: {why} (grey, each tile its own range)"
+    body.append(_filmstrip_html(source, layer["name"], tag, channels, caption))
+    filters = layer["kinds"].get(FILTERS)
+    if filters is not None:
+        body.append(_filmstrip_html(source, layer["name"], filters, channels, "Filter images of the same channels"))
+    return _article(layer, heading, body)
+
+
+def _article(layer: dict, heading: str, body: list[str]) -> str:
     return f'<article class="layer" data-layer="{text(layer["name"])}"><h4>{heading}</h4>{"".join(body)}</article>'
 
 
@@ -57,16 +72,20 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _filmstrip_html(source: RunSource, name: str, tag: str, dynamics: dict | None) -> str:
+def _strip_channels(source: RunSource, tag: str, dynamics: dict | None) -> tuple[list[int], str]:
+    """The filmstrip's channels, and which they are: the highest recent drift, else the first few."""
+    ranked = ranked_channels(dynamics, CHANNELS)
+    if ranked:
+        return ranked, "the channels of highest recent drift"
+    return source.series(tag)["channels"][:CHANNELS], f"the first {CHANNELS} channels"
+
+
+def _filmstrip_html(source: RunSource, name: str, tag: str, channels: list[int], caption: str) -> str:
     """Rows of channels, columns of evenly spaced steps: each frame the tab's filmstrip frame of that step."""
     try:
         shown = evenly_spaced(source.steps(tag), FRAMES)
-        series_channels = source.series(tag)["channels"]
     except RouteError as error:
-        return missing(source.note(f"Layer {name}: its feature maps cannot be read: {error.reason}"))
-    channels = ranked_channels(dynamics, CHANNELS)
-    why = "the channels of highest recent drift" if channels else f"the first {CHANNELS} channels"
-    channels = channels or series_channels[:CHANNELS]
+        return missing(source.note(f"Layer {name}: {tag} cannot be read: {error.reason}"))
     head = "".join(f'<th scope="col">step {step}</th>' for step in shown)
     rows = "".join(
         f'<tr><th scope="row">channel {text(channel)}</th>'
@@ -74,7 +93,6 @@ def _filmstrip_html(source: RunSource, name: str, tag: str, dynamics: dict | Non
         + "</tr>"
         for channel in channels
     )
-    caption = f"Feature maps of probe image {PROBE + 1} over training: {why} (grey, each tile its own range)"
     return (
         f'<p class="caption">{text(caption)}</p><table class="frames filmstrip" data-tag="{text(tag)}">'
         f"<thead><tr><th></th>{head}</tr></thead><tbody>{rows}</tbody></table>"
@@ -97,5 +115,5 @@ def _frame(source: RunSource, name: str, tag: str, step: int, channel: int) -> s
         reason = f"its picture cannot be cut: {error}"
     else:
         return picture(tile, f"{name}, channel {channel}, step {step}", **where)
-    source.note(f"Layer {name}: feature maps of step {step} cannot be read: {reason}")
+    source.note(f"Layer {name}: {tag.rsplit('/', 1)[-1].replace('_', ' ')} of step {step} cannot be read: {reason}")
     return absent(f"Step {step} cannot be read", **where)
