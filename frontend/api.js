@@ -108,6 +108,15 @@ export function fetchDynamics(run) {
 }
 
 /**
+ * The channels of feature-maps `tag` at (run, step) matched one to one to those of (otherRun, otherStep) by
+ * correlation (plugin route `align`): { pairs: [{ channel, other, correlation }], unmatched, other_unmatched,
+ * weak, threshold, mean_correlation, share_above }. Logged steps never change, so it is cached like an info.
+ */
+export function fetchAlign(run, tag, step, otherRun, otherStep) {
+  return cached(infoCache, withQuery("align", { run, tag, step, other_run: otherRun, other_step: otherStep }), loadJson);
+}
+
+/**
  * Channel `channel`'s tile of image `index` at every logged step, left to right in `steps` order, as
  * one decoded strip (plugin route `strip`): { image, unreadable: Set of the steps the plugin could not
  * read }; fully transparent where a step has no tile of it or cannot be read.

@@ -5,6 +5,7 @@
  * paint stale steps.
  */
 import * as api from "./api.js";
+import { createAlignList } from "./align.js";
 import { createCompareControls } from "./compare.js";
 import { DISPLAYS, only, showFailure } from "./displays.js";
 import { el } from "./dom.js";
@@ -59,6 +60,7 @@ function createControls(app) {
     onOtherStep: (otherStep) => set({ otherStep }),
     onOtherRun: (otherRun) => set({ otherRun }),
     onDiff: (diff) => set({ diff }),
+    onAlign: (align) => set({ align }),
   });
   const toolbar = createToolbar({
     onPanel: (panel) => set({ panel }),
@@ -96,6 +98,7 @@ function createViews(app) {
   const onOpen = (channel) => set({ channel });
   const panels = { shown: createGridPanel("shown", { onOpen }), compared: createGridPanel("compared", { onOpen }), difference: createGridPanel("difference", { onOpen }) };
   const topPatches = createTopPatches();
+  const alignList = createAlignList();
   const health = createHealth({
     onLayer: (layer) => set({ layer, panel: "channels" }),
     onView: (view) => set({ health: view }),
@@ -119,11 +122,12 @@ function createViews(app) {
       { className: "panels" },
       Object.values(panels).map((part) => part.element),
     ),
+    alignList.element,
     topPatches.element,
     health.element,
   ]);
-  const all = [...Object.values(panels), topPatches, health];
-  return { panels, topPatches, health, all, filmstrip, lightbox, title, status, container };
+  const all = [...Object.values(panels), alignList, topPatches, health];
+  return { panels, alignList, topPatches, health, all, filmstrip, lightbox, title, status, container };
 }
 
 function layout(app) {
@@ -196,7 +200,8 @@ function setBusy(app, busy) {
 async function exportPng(app, container, detail = null) {
   const { state } = app;
   const scope = state.layer === MODEL ? MODEL_SCOPE : state.layer;
-  const parts = ["cnnviz", state.run, scope, state.panel === "health" ? "health" : state.kind, detail, `step${state.step}`];
+  const view = state.panel === "health" ? (state.health === "dynamics" ? "dynamics" : "health") : state.kind;
+  const parts = ["cnnviz", state.run, scope, view, detail, `step${state.step}`];
   // Each part in characters every file system takes, without "_" at its ends.
   const name = parts
     .filter((part) => part !== null)

@@ -10,7 +10,7 @@ import { formatNumber } from "./format.js";
 import { withDefaults } from "./kinds/kind.js";
 import { COMPARISONS } from "./state.js";
 
-export function createCompareControls({ onCompare, onOtherStep, onOtherRun, onDiff }) {
+export function createCompareControls({ onCompare, onOtherStep, onOtherRun, onDiff, onAlign }) {
   const mode = el("select", { id: "cnnviz-compare", on: { change: () => onCompare(mode.value || null) } }, [
     el("option", { value: "", text: "Off" }),
     ...Object.entries(COMPARISONS).map(([value, text]) => el("option", { value, text })),
@@ -19,13 +19,15 @@ export function createCompareControls({ onCompare, onOtherStep, onOtherRun, onDi
   const otherRun = el("select", { id: "cnnviz-other-run", "aria-label": "Run to compare with", on: { change: () => onOtherRun(otherRun.value) } });
   const diff = el("input", { type: "checkbox", id: "cnnviz-diff", on: { change: () => onDiff(diff.checked) } });
   const diffLabel = el("label", { className: "check", for: "cnnviz-diff" }, [diff, " Difference"]);
+  const align = el("input", { type: "checkbox", id: "cnnviz-align", on: { change: () => onAlign(align.checked) } });
+  const alignLabel = el("label", { className: "check", for: "cnnviz-align" }, [align, " Align channels"]);
   const element = el("div", { className: "control compare-control" }, [
     el("label", { for: "cnnviz-compare", className: "legend", text: "Compare with" }),
-    el("div", { className: "compare-row" }, [mode, otherStep, otherRun, diffLabel]),
+    el("div", { className: "compare-row" }, [mode, otherStep, otherRun, diffLabel, alignLabel]),
   ]);
 
   /** Reflect the state; option lists are rebuilt only when they change, so focus survives. */
-  function set({ compare, steps, step, runs, run, diff: diffOn, diffAvailable, disabled = false }) {
+  function set({ compare, steps, step, runs, run, diff: diffOn, diffAvailable, align: alignOn = false, alignAvailable = false, disabled = false }) {
     mode.value = compare ?? "";
     mode.disabled = disabled;
     mode.title = disabled ? "Not available for this view" : "";
@@ -39,6 +41,10 @@ export function createCompareControls({ onCompare, onOtherStep, onOtherRun, onDi
     diffLabel.hidden = !compare;
     diff.disabled = !diffAvailable;
     diffLabel.title = diffAvailable ? "Signed difference: shown minus compared" : "Only feature maps of equal tile size subtract";
+    align.checked = alignOn;
+    alignLabel.hidden = !compare;
+    align.disabled = !alignAvailable;
+    alignLabel.title = alignAvailable ? "Match channels one to one by the correlation of their maps on the shared probe images" : "Only feature maps align";
   }
 
   return { element, set };

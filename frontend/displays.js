@@ -5,6 +5,7 @@
  * state fields it settled (probe, otherStep, channel), which update() writes with the rest.
  */
 import * as api from "./api.js";
+import { alignedKind, captionedByMatch } from "./align.js";
 import { SIGNED } from "./colormaps.js";
 import { differenceView } from "./compare.js";
 import { el } from "./dom.js";
@@ -14,6 +15,7 @@ import { scopePhrase, scopeTitle } from "./scopes.js";
 import { nearestStep } from "./view-plan.js";
 
 export const DISPLAYS = { grid: showChannels, top: showTopPatches, health: showHealth };
+const ALIGNED_KIND = "feature_maps"; // the kind whose atlases hold activations the align route correlates
 
 /** The channel grid of the plan's kind at `step`, what it is compared with, and the enlarged tile. */
 async function showChannels(app, { plan, state, steps, step, overtaken }) {
@@ -56,9 +58,7 @@ async function showComparison(app, { plan, state, steps, step, probe, look, tota
     if (otherSteps.length) other = { run: compare.run.run, tag: compare.tag, step: nearestStep(otherSteps, step) };
     else app.say(notice(`Run “${compare.run.run}” has no ${kind.label} of ${scopePhrase(scope)} to compare with.`));
   }
-  const diffAvailable = Boolean(other && kind.difference);
-  const runs = plan.otherRuns.map((candidate) => candidate.run);
-  app.controls.compareControls.set({ compare: compare?.mode ?? null, steps, step: otherStep ?? steps[0], runs, run: state.otherRun, diff: state.diff, diffAvailable });
+  const { diffAvailable, alignAvailable } = setCompareControls(app, { plan, state, steps, otherStep, other });
   panels.difference.hide();
   if (!other) {
     panels.compared.hide();
@@ -67,10 +67,51 @@ async function showComparison(app, { plan, state, steps, step, probe, look, tota
 
   const compared = await loadCompared({ kind, shown: app.shown, runListing: compare.run }, other, probe);
   if (overtaken()) return otherStep;
-  const { info, atlas, probeImage, probeInfo, source } = compared;
-  panels.compared.show({ kind, info, atlas, probe, look, total, source, step: other.step, probeImage, probeInfo, title: `${other.run} · step ${other.step}` });
+  const aligned = state.align && alignAvailable ? await alignment(app, plan, step, other) : null;
+  if (overtaken()) return otherStep;
+  showCompared(app, { plan, other, compared, aligned, probe, look, total });
   if (state.diff && diffAvailable) showDifference(app, { other, compared, probe, total, step });
   return otherStep;
+}
+
+/** The compare controls for the comparison `other` (null: none); resolves which of difference and alignment apply. */
+function setCompareControls(app, { plan, state, steps, otherStep, other }) {
+  const diffAvailable = Boolean(other && plan.kind.difference);
+  const alignAvailable = Boolean(other && plan.kindName === ALIGNED_KIND && other.tag === plan.tag);
+  const runs = plan.otherRuns.map((candidate) => candidate.run);
+  const choices = { diff: state.diff, diffAvailable, align: state.align, alignAvailable };
+  app.controls.compareControls.set({ compare: plan.compare?.mode ?? null, steps, step: otherStep ?? steps[0], runs, run: state.otherRun, ...choices });
+  return { diffAvailable, alignAvailable };
+}
+
+/** The compared grid; aligned (`aligned`: the align route's answer), each tile beside its matched shown channel. */
+function showCompared(app, { plan, other, compared, aligned, probe, look, total }) {
+  const { info, atlas, probeImage, probeInfo, source } = compared;
+  if (aligned) showAligned(app, aligned, other.run === plan.run.run ? `step ${other.step}` : `${other.run} · step ${other.step}`);
+  const kind = aligned ? alignedKind(plan.kind, aligned, app.shown.info.channels) : plan.kind;
+  const title = `${other.run} · step ${other.step}${aligned ? " · aligned" : ""}`;
+  app.views.panels.compared.show({ kind, info, atlas, probe, look, total, source, step: other.step, probeImage, probeInfo, title });
+}
+
+/** The align route's answer for the shown and the compared step, or null (the reason said) when it has none. */
+async function alignment(app, plan, step, other) {
+  try {
+    return await api.fetchAlign(plan.run.run, plan.tag, step, other.run, other.step);
+  } catch (error) {
+    app.say(notice(`Channels not aligned: ${error.message}`));
+    return null;
+  }
+}
+
+/** The shown grid captioned with each channel's match, and the list of weak and unmatched channels. */
+function showAligned(app, answer, otherName) {
+  const { shown } = app;
+  const { panels, alignList } = app.views;
+  const { kind, info, atlas, probe, look, step, probeImage, probeInfo } = shown;
+  const total = shown.scope.shape?.[0] ?? info.channels.length;
+  const source = api.imageUrl(shown.run, shown.tag, step, shown.imageIndex);
+  panels.shown.show({ kind: captionedByMatch(kind, answer), info, atlas, probe, look, total, source, step, probeImage, probeInfo, title: `${shown.run} · step ${step}` });
+  alignList.show(answer, otherName);
 }
 
 /** The shown feature maps minus the compared ones, on one signed scale. */

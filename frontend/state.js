@@ -1,7 +1,8 @@
 /**
  * The view state kept in URLs: what is shown (run, layer, kind, probe, step, channel), how (norm,
- * cmap), which panel (channels or layer health) and which health view (overview or dynamics), the filmstrip's frame count, what the view is
- * compared with (compare = "step" | "run" with otherStep / otherRun, diff) and the playback speed.
+ * cmap), which panel (channels or layer health) and which health view (overview or dynamics), the
+ * filmstrip's frame count, what the view is compared with (compare = "step" | "run" with otherStep /
+ * otherRun, diff, align: channels matched by correlation) and the playback speed.
  * Whether playback runs is not kept: a shared link should not start moving on its own.
  *
  * Two places hold it:
@@ -16,7 +17,7 @@ import { DEFAULT_COLORMAP, isColormap } from "./colormaps.js";
 import { PLUGIN_NAME } from "./contract.js";
 
 const PARENT_PREFIX = `p.${PLUGIN_NAME}.`;
-const FIELDS = ["run", "layer", "kind", "probe", "step", "channel", "norm", "cmap", "panel", "health", "frames", "compare", "otherStep", "otherRun", "diff", "speed"];
+const FIELDS = ["run", "layer", "kind", "probe", "step", "channel", "norm", "cmap", "panel", "health", "frames", "compare", "otherStep", "otherRun", "diff", "align", "speed"];
 
 export const NORMALIZATIONS = { channel: "Per channel", layer: "Layer-wide" };
 export const PANELS = { channels: "Channels", health: "Layer health" };
@@ -87,6 +88,7 @@ function toState(get) {
     otherStep: integer("otherStep"),
     otherRun: get("otherRun"),
     diff: get("diff") === "true",
+    align: get("align") === "true",
     speed: SPEEDS.includes(speed) ? speed : DEFAULTS.speed,
   };
 }

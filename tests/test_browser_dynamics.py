@@ -11,7 +11,7 @@ import json
 
 import browser_tab
 import pytest
-from browser_tab import CHART_VALUES, texts
+from browser_tab import CHART_VALUES, downloaded_png, has_colour, texts
 from conftest import fetch_json, plugin_url, poll, tensorboard_server
 from dynamics_logs import DEMO_EPOCHS, SIMILARITY, write_demo_dynamics_run, write_dynamics_records
 
@@ -104,6 +104,10 @@ def test_dynamics_view_draws_the_routes_curves_settled_steps_heat_map_and_rankin
     assert all(drawn[name, heat["steps"][0]] is None for name in heat["layers"]), "the first log has no previous one"
     assert frame.get_attribute(".heat-map .heat-current", "data-step") == str(current)
     tab.keep_screenshot("cnnviz-dynamics-1400x900")
+    # Export PNG draws the heat map too: its largest change is the top of viridis.
+    name, image = downloaded_png(tab, frame, "button.export")
+    assert name == f"cnnviz-{RUN}-{answer['layers'][0]['layer']}-dynamics-step{current}.png"
+    assert has_colour(image, (253, 231, 37)), "the heat map (its largest cell and its legend's top)"
 
     # A ranked channel opens its filmstrip of the layer's feature maps.
     layer = answer["layers"][1]

@@ -72,6 +72,7 @@ PARAMETERS = {
     "series": ["run", "tag"],
     "strip": ["run", "tag", "channel", "index"],
     "dynamics": ["run"],
+    "align": ["run", "tag", "step", "other_run", "other_step"],
 }
 
 
@@ -88,8 +89,10 @@ def valid_values(base: str) -> dict[str, list[str]]:
     tags = [tag for layer in run["layers"] for tag in layer["kinds"].values()] + list(run["model"]["kinds"].values())
     return {
         "run": [RUN],
+        "other_run": [RUN],
         "tag": [*tags, run["probes"]["tag"]],
         "step": [str(step) for step in range(STEPS)],
+        "other_step": [str(step) for step in range(STEPS)],
         "index": ["1", "2", "3"],
         "channel": ["0", "3", "7", "15"],
     }

@@ -63,8 +63,11 @@ def _parsed(convert: Callable[[str], int | float], text: str, what: str) -> int 
         raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
 
 
-def parser(list_layers: Callable, log_checkpoints: Callable, report: Callable) -> argparse.ArgumentParser:
-    """The command line, its commands calling `list_layers`, `log_checkpoints` and `report` with the parsed options."""
+def parser(
+    list_layers: Callable, log_checkpoints: Callable, compare: Callable, report: Callable
+) -> argparse.ArgumentParser:
+    """The command line, its commands calling `list_layers`, `log_checkpoints`, `compare` and `report` with the
+    parsed options."""
     parser = OneLineParser(prog="tb-cnnviz", description="See what each layer of a CNN learns, in TensorBoard.")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     default_device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -93,12 +96,7 @@ def parser(list_layers: Callable, log_checkpoints: Callable, report: Callable) -
     )
     _add_probe_arguments(checkpoints)
     checkpoints.add_argument("--logdir", required=True, help="the run directory to write, e.g. runs/checkpoints")
-    checkpoints.add_argument(
-        "--layers",
-        nargs="+",
-        help="layer names or glob patterns, or 'all' for every Conv2d (default: every Conv2d of a model with "
-        "at most 6, else the first and the last at each spatial resolution, as the layers command marks them)",
-    )
+    _add_layers_argument(checkpoints)
     checkpoints.add_argument(
         "--kinds",
         nargs="+",
@@ -112,13 +110,42 @@ def parser(list_layers: Callable, log_checkpoints: Callable, report: Callable) -
     checkpoints.add_argument(
         "--max-channels", type=positive_int, default=64, help="channels shown per layer (default: 64)"
     )
-    checkpoints.add_argument(
+    _add_trust_argument(checkpoints)
+    _add_compare_command(commands, compare, default_device)
+    _add_report_command(commands, report)
+    return parser
+
+
+def _add_compare_command(commands, compare: Callable, default_device: str) -> None:
+    command = commands.add_parser(
+        "compare", help="match two checkpoints' channels layer by layer by correlation on the probe images"
+    )
+    command.set_defaults(command=compare)
+    _add_model_arguments(command, default_device)
+    command.add_argument(
+        "--checkpoints", nargs=2, required=True, metavar=("A", "B"), help="the two checkpoint files to compare"
+    )
+    _add_probe_arguments(command)
+    _add_layers_argument(command)
+    command.add_argument("--json", action="store_true", help="print every matched pair as JSON instead of a table")
+    _add_trust_argument(command)
+
+
+def _add_layers_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--layers",
+        nargs="+",
+        help="layer names or glob patterns, or 'all' for every Conv2d (default: every Conv2d of a model with "
+        "at most 6, else the first and the last at each spatial resolution, as the layers command marks them)",
+    )
+
+
+def _add_trust_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--trust-checkpoints",
         action="store_true",
         help="load checkpoints with full pickle (runs code in them: trusted files only)",
     )
-    _add_report_command(commands, report)
-    return parser
 
 
 def _add_report_command(commands, report: Callable) -> None:

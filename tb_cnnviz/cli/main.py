@@ -1,8 +1,10 @@
-"""The `tb-cnnviz` command: list a model's layers, log saved checkpoints as steps of a run, or write a report.
+"""The `tb-cnnviz` command: list a model's layers, log saved checkpoints as steps of a run, compare two, or
+write a report.
 
     tb-cnnviz layers --model demo_training.model:FashionCNN --input-size 1 28 28
     tb-cnnviz checkpoints --model demo_training.model:FashionCNN --checkpoints 'runs/demo/checkpoints/*.pt' \
         --probe-images fashion-mnist --logdir runs/demo-checkpoints
+    tb-cnnviz compare --model demo_training.model:FashionCNN --checkpoints a.pt b.pt --probe-images fashion-mnist
     tb-cnnviz report --logdir runs/demo --out report/
 
 Run it where `pkg.module` imports from (the current folder is searched first, as with `python -m`).
@@ -18,9 +20,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 from tensorboard.util import tb_logging
-from torch import nn
 from tqdm import tqdm
 
 from tb_cnnviz.cli import arguments as command_line
@@ -34,11 +34,10 @@ from tb_cnnviz.cli.checkpoints import (
     state_dict_for,
     stored_position,
 )
+from tb_cnnviz.cli.compare import compare_checkpoints_command
 from tb_cnnviz.cli.layer_listing import format_layer_table, list_layers
 from tb_cnnviz.cli.model_factory import build_model
-from tb_cnnviz.cli.probe_images import ProbeImageError, load_probe_images
-from tb_cnnviz.methods.layers import first_conv
-from tb_cnnviz.methods.model_state import evaluation_mode, model_device
+from tb_cnnviz.cli.probe_images import check_model_takes, load_probe_images, model_input_channels
 from tb_cnnviz.report.build import write_report
 from tb_cnnviz.writer.callback import CNNVizCallback, CNNVizWarning
 from tb_cnnviz.writer.kinds import KINDS
@@ -46,7 +45,9 @@ from tb_cnnviz.writer.kinds import KINDS
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tb-cnnviz` console script; returns the exit status (1: an error, explained on one line)."""
-    arguments = command_line.parser(list_layers_command, log_checkpoints_command, report_command).parse_args(argv)
+    arguments = command_line.parser(
+        list_layers_command, log_checkpoints_command, compare_checkpoints_command, report_command
+    ).parse_args(argv)
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
@@ -86,12 +87,12 @@ def log_checkpoints_command(arguments: argparse.Namespace) -> None:
     model = build_model(arguments.model).to(arguments.device)
     probes = load_probe_images(
         arguments.probe_images,
-        _input_channels(model),
+        model_input_channels(model),
         size=arguments.image_size,
         input_mean=arguments.input_mean,
         input_std=arguments.input_std,
     )
-    _check_model_takes(model, probes.images, arguments.probe_images)
+    check_model_takes(model, probes.images, arguments.probe_images)
 
     # Read every checkpoint once before logging anything, so a bad one fails fast and the order is known.
     positions = {}
@@ -204,24 +205,6 @@ def _one_line(error: object) -> str:
 def _listed(items: list[str], most: int = 4) -> str:
     more = f" and {len(items) - most} more" if len(items) > most else ""
     return ", ".join(items[:most]) + more
-
-
-def _input_channels(model: nn.Module) -> int:
-    """Channels of the model's first Conv2d (3 if it has none), so image files load in the right mode."""
-    conv = first_conv(model)
-    return conv.in_channels if conv is not None else 3
-
-
-def _check_model_takes(model: nn.Module, images: torch.Tensor, source: str) -> None:
-    """One forward pass on a probe, so images of the wrong size fail with their shape named."""
-    try:
-        with evaluation_mode(model), torch.no_grad():
-            model(images[:1].to(model_device(model)))
-    except Exception as error:
-        raise ProbeImageError(
-            f"the model cannot run on the probe images from {source} (shape {tuple(images.shape)}): {error}; "
-            "give images of the size the model was trained on (--image-size H W resizes a folder's images)"
-        ) from error
 
 
 if __name__ == "__main__":

@@ -14,8 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 
 from tb_cnnviz.cli import fashion_mnist
+from tb_cnnviz.methods.layers import first_conv
+from tb_cnnviz.methods.model_state import evaluation_mode, model_device
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 TENSOR_SUFFIXES = (".npy", ".pt", ".pth")
@@ -163,3 +166,21 @@ def _per_channel(values: Sequence[float] | None, channels: int) -> list[float] |
     if values is None:
         return None
     return [float(value) for value in values] * (channels if len(values) == 1 else 1)
+
+
+def model_input_channels(model: nn.Module) -> int:
+    """Channels of the model's first Conv2d (3 if it has none), so image files load in the right mode."""
+    conv = first_conv(model)
+    return conv.in_channels if conv is not None else 3
+
+
+def check_model_takes(model: nn.Module, images: torch.Tensor, source: str) -> None:
+    """One forward pass on a probe, so images of the wrong size fail with their shape named."""
+    try:
+        with evaluation_mode(model), torch.no_grad():
+            model(images[:1].to(model_device(model)))
+    except Exception as error:
+        raise ProbeImageError(
+            f"the model cannot run on the probe images from {source} (shape {tuple(images.shape)}): {error}; "
+            "give images of the size the model was trained on (--image-size H W resizes a folder's images)"
+        ) from error

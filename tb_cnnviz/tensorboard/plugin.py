@@ -18,6 +18,7 @@ from tensorboard.util import tb_logging
 from werkzeug import wrappers
 
 from tb_cnnviz import contract
+from tb_cnnviz.tensorboard.align import align_query
 from tb_cnnviz.tensorboard.dynamics import dynamics_answer
 from tb_cnnviz.tensorboard.infos import InfoCache, StepInfo, Unreadable, read_info
 from tb_cnnviz.tensorboard.requests import (
@@ -78,6 +79,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             "/series": self._serve_series,
             "/dynamics": self._serve_dynamics,
             "/strip": self._serve_strip,
+            "/align": self._serve_align,
             "/static/*": self._serve_static,
         }
 
@@ -131,22 +133,21 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         """How the run's layers and channels changed over training (dynamics.py), in one answer for the tab."""
         ctx, experiment = context(request)
         run = str_arg(request, "run")
-        listing = self._data_provider.list_blob_sequences(
-            ctx,
-            experiment_id=experiment,
-            plugin_name=contract.PLUGIN_NAME,
-            run_tag_filter=provider.RunTagFilter(runs=[run]),
-        )
+        reading = {"experiment_id": experiment, "plugin_name": contract.PLUGIN_NAME}
+        reading["run_tag_filter"] = provider.RunTagFilter(runs=[run])
+        listing = self._data_provider.list_blob_sequences(ctx, **reading)
         if run not in listing:
             raise errors.NotFoundError(f"no CNN Viz data for run {run!r}")
+        # Every tag's blob references in one call: one round trip to the data server, not one per tag.
+        data = self._data_provider.read_blob_sequences(ctx, downsample=self._downsample, **reading).get(run, {})
+        series = {tag: sorted(data[tag], key=lambda datum: datum.step) for tag in data}
 
         def read_rows(tag: str) -> list:
-            series = self._read_series(request, run, tag)
-            rows = self._step_infos(request, series, f"run {run!r} tag {tag!r}")
-            return [(datum.step, row) for datum, row in zip(series, rows, strict=True)]
+            rows = self._step_infos(request, series.get(tag, []), f"run {run!r} tag {tag!r}")
+            return [(datum.step, row) for datum, row in zip(series.get(tag, []), rows, strict=True)]
 
         def read_whole_info(tag: str, step: int) -> dict | None:
-            datum = next(datum for datum in self._read_series(request, run, tag) if datum.step == step)
+            datum = next(datum for datum in series[tag] if datum.step == step)  # a step read_rows found readable
             try:
                 return read_info(self._read_many(request, [datum.values[contract.INFO_BLOB]])[0])
             except ValueError:
@@ -210,6 +211,19 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         return http_util.Respond(request, picture, "image/png", expires=_IMAGE_CACHE_SECONDS)
 
     @wrappers.Request.application
+    def _serve_align(self, request: wrappers.Request) -> wrappers.Response:
+        """Channels of a feature-maps tag at one step matched to those of another run or step (align.py)."""
+
+        def at_step(run: str, tag: str, step: int) -> list[bytes]:
+            return self._read_many(request, list(self._blobs_at_step(request, run, tag, step)))
+
+        def latest(run: str, tag: str) -> list[bytes]:
+            series = self._read_series(request, run, tag)
+            return self._read_many(request, list(series[-1].values)) if series else []
+
+        return json_answer(request, align_query(request, at_step, latest))
+
+    @wrappers.Request.application
     def _serve_static(self, request: wrappers.Request) -> wrappers.Response:
         content, content_type = read_static(self._frontend, request.path.split("/static/", 1)[-1])
         return http_util.Respond(request, content, content_type)
@@ -231,15 +245,19 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             raise errors.NotFoundError(f"no CNN Viz data for run {run!r}, tag {tag!r}")
         return sorted(series, key=lambda datum: datum.step)
 
-    def _blobs_at_step(self, request: wrappers.Request) -> tuple:
-        step = int_arg(request, "step")
-        series = self._read_series(request)
+    def _blobs_at_step(
+        self, request: wrappers.Request, run: str | None = None, tag: str | None = None, step: int | None = None
+    ) -> tuple:
+        """The blobs of (run, tag) at `step`, the query's by default; NotFoundError naming the logged steps."""
+        step = int_arg(request, "step") if step is None else step
+        series = self._read_series(request, run, tag)
         for datum in series:
             if datum.step == step:
                 return datum.values
         steps = [datum.step for datum in series]
         raise errors.NotFoundError(
-            f"step {step} is not logged; logged steps: {steps[:20]}{' ...' if len(steps) > 20 else ''}"
+            f"step {step}{'' if run is None else f' of run {run!r}'} is not logged; "
+            f"logged steps: {steps[:20]}{' ...' if len(steps) > 20 else ''}"
         )
 
     def _step_infos(self, request: wrappers.Request, series: list, where: str | None = None) -> list:

@@ -16,7 +16,7 @@ from PIL import Image
 MAX_ATLAS_PIXELS = 1 << 25  # an atlas larger than this is refused unread (a logged one is < 1% of it)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # What Pillow raises for a picture it cannot read: bad header, bad chunk, truncated or bomb-sized data.
-_UNREADABLE = (
+PICTURE_ERRORS = (
     OSError,
     SyntaxError,
     ValueError,
@@ -70,7 +70,7 @@ def channel_strip(frames: list[Frame | None]) -> tuple[bytes | None, dict[int, s
         if frame is not None:
             try:
                 tiles[index] = _cut(frame)
-            except _UNREADABLE as error:
+            except PICTURE_ERRORS as error:
                 blank[index] = f"its picture cannot be cut: {error}"
     cut = [tile for tile in tiles if tile is not None]
     if not cut:

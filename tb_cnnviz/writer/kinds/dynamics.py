@@ -6,6 +6,7 @@ cnnviz/<layer>/cka_previous, cka_first, dead_fraction and drift (TensorBoard's T
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, TypedDict
@@ -26,7 +27,7 @@ from tb_cnnviz.writer.kinds.base import LayerKind
 from tb_cnnviz.writer.kinds.options import check_count
 from tb_cnnviz.writer.record import Record, new_info, numbers_of
 from tb_cnnviz.writer.reporting import warn
-from tb_cnnviz.writer.statistics import round_number, rounded
+from tb_cnnviz.writer.statistics import round_number
 
 if TYPE_CHECKING:
     from tb_cnnviz.writer.context import LayerContext
@@ -41,7 +42,7 @@ class DynamicsInfo(TypedDict, total=False):
 
     layer: str
     samples: int  # (probe, position) rows kept of the layer's output (methods/dynamics.py)
-    projection: int  # columns kept of them: the channel count, or `samples` when fewer (no loss for CKA)
+    projection: int  # columns kept of them: the channel count, or the row count if smaller (no loss for CKA)
     settle_threshold: float  # the option: what "settled" means for this run
 
 
@@ -97,16 +98,16 @@ class Dynamics(LayerKind):
         compared = state.previous is not None
         drift = 1 - channel_correlation(state.previous_shown, shown_now) if compared else None
         scalars = {
-            "cka_previous": round_number(linear_cka(state.previous, now)) if compared else None,
-            "cka_first": round_number(linear_cka(state.first, now)),
-            "dead_fraction": round_number(float(dead.float().mean())),
-            "drift": round_number(float(drift.nanmedian())) if compared else None,
+            "cka_previous": _fraction(linear_cka(state.previous, now)) if compared else None,
+            "cka_first": _fraction(linear_cka(state.first, now)),
+            "dead_fraction": _fraction(float(dead.float().mean())),
+            "drift": _fraction(float(drift.nanmedian())) if compared else None,
         }
         state.previous, state.previous_shown = now, shown_now
         self._alarm(context, state, scalars["dead_fraction"], int(dead.sum()), len(dead))
         info = new_info(
             NAME, layer=context.layer, channels=list(shown),
-            series={"drift": rounded(drift) if compared else [None] * len(shown)},
+            series={"drift": [_fraction(value) for value in drift.tolist()] if compared else [None] * len(shown)},
             scalars=scalars, samples=state.sample.samples, projection=now.shape[1],
             settle_threshold=self.settle_threshold,
         )  # fmt: skip
@@ -125,3 +126,8 @@ class Dynamics(LayerKind):
                 "large negative bias"
             )
         state.alarmed = above
+
+
+def _fraction(value: float) -> float | None:
+    """A number in [0, 2] to 6 decimals (float noise such as 1e-15 of an unchanged model reads 0); NaN -> None."""
+    return round_number(round(value, 6)) if math.isfinite(value) else None
