@@ -12,7 +12,8 @@ setup(
     # The tab's files live in frontend/ at the top of the repository and install as tb_cnnviz/frontend.
     packages=[*find_packages(include=["tb_cnnviz", "tb_cnnviz.*"]), "tb_cnnviz.frontend"],
     package_dir={"tb_cnnviz.frontend": "frontend"},
-    package_data={"tb_cnnviz.frontend": ["*.js", "*.css", "kinds/*.js"]},
+    # The report's page template and style (tb-cnnviz report) are files too, kept readable.
+    package_data={"tb_cnnviz.frontend": ["*.js", "*.css", "kinds/*.js"], "tb_cnnviz.report": ["*.html", "*.css"]},
     # google-crc32c: the event files' CRC32C in C; TensorBoard computes it in pure Python without TensorFlow.
     install_requires=[
         "torch",

@@ -188,6 +188,9 @@ def test_built_wheel_carries_and_serves_the_frontend(tmp_path):
     assert [module for module in modules if module not in names] == [], "every module of the package is installed"
     tab = sorted(f"tb_cnnviz/{path.relative_to(ROOT)}" for path in (ROOT / "frontend").rglob("*") if path.is_file())
     assert [file for file in tab if file not in names] == [], "every file of the tab is installed"
+    report = ROOT / "tb_cnnviz" / "report"
+    page = sorted(str(path.relative_to(ROOT)) for path in [*report.glob("*.html"), *report.glob("*.css")])
+    assert page and [file for file in page if file not in names] == [], "the report's template and style are installed"
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     assert "cnnviz = tb_cnnviz.tensorboard.plugin:CNNVizLoader" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

@@ -63,8 +63,11 @@ def _parsed(convert: Callable[[str], int | float], text: str, what: str) -> int 
         raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
 
 
-def parser(list_layers: Callable, log_checkpoints: Callable, compare: Callable) -> argparse.ArgumentParser:
-    """The command line, its commands calling `list_layers`, `log_checkpoints` and `compare` with the parsed options."""
+def parser(
+    list_layers: Callable, log_checkpoints: Callable, compare: Callable, report: Callable
+) -> argparse.ArgumentParser:
+    """The command line, its commands calling `list_layers`, `log_checkpoints`, `compare` and `report` with the
+    parsed options."""
     parser = OneLineParser(prog="tb-cnnviz", description="See what each layer of a CNN learns, in TensorBoard.")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     default_device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -110,6 +113,7 @@ def parser(list_layers: Callable, log_checkpoints: Callable, compare: Callable) 
     )
     _add_trust_argument(checkpoints)
     _add_compare_command(commands, compare, default_device)
+    _add_report_command(commands, report)
     return parser
 
 
@@ -142,6 +146,15 @@ def _add_trust_argument(parser: argparse.ArgumentParser) -> None:
         "--trust-checkpoints",
         action="store_true",
         help="load checkpoints with full pickle (runs code in them: trusted files only)",
+    )
+
+
+def _add_report_command(commands, report: Callable) -> None:
+    command = commands.add_parser("report", help="write a static HTML report of a logdir (no server needed)")
+    command.set_defaults(command=report)
+    command.add_argument("--logdir", required=True, help="the folder tensorboard --logdir would read")
+    command.add_argument(
+        "--out", required=True, help="the folder to write index.html into (created if missing), e.g. report/"
     )
 
 

@@ -1,9 +1,11 @@
-"""The `tb-cnnviz` command: list a model's layers, log saved checkpoints as steps of a run, or compare two.
+"""The `tb-cnnviz` command: list a model's layers, log saved checkpoints as steps of a run, compare two, or
+write a report.
 
     tb-cnnviz layers --model demo_training.model:FashionCNN --input-size 1 28 28
     tb-cnnviz checkpoints --model demo_training.model:FashionCNN --checkpoints 'runs/demo/checkpoints/*.pt' \
         --probe-images fashion-mnist --logdir runs/demo-checkpoints
     tb-cnnviz compare --model demo_training.model:FashionCNN --checkpoints a.pt b.pt --probe-images fashion-mnist
+    tb-cnnviz report --logdir runs/demo --out report/
 
 Run it where `pkg.module` imports from (the current folder is searched first, as with `python -m`).
 """
@@ -11,6 +13,7 @@ Run it where `pkg.module` imports from (the current folder is searched first, as
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import warnings
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from tensorboard.util import tb_logging
 from torch import nn
 from tqdm import tqdm
 
@@ -36,6 +40,7 @@ from tb_cnnviz.cli.compare import compare_checkpoints_command
 from tb_cnnviz.cli.layer_listing import format_layer_table, list_layers
 from tb_cnnviz.cli.model_factory import build_model
 from tb_cnnviz.cli.probe_images import ProbeImageError, check_model_takes, load_probe_images, model_input_channels
+from tb_cnnviz.report.build import write_report
 from tb_cnnviz.writer.callback import CNNVizCallback, CNNVizWarning
 from tb_cnnviz.writer.kinds import KINDS
 
@@ -43,7 +48,7 @@ from tb_cnnviz.writer.kinds import KINDS
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tb-cnnviz` console script; returns the exit status (1: an error, explained on one line)."""
     arguments = command_line.parser(
-        list_layers_command, log_checkpoints_command, compare_checkpoints_command
+        list_layers_command, log_checkpoints_command, compare_checkpoints_command, report_command
     ).parse_args(argv)
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -62,6 +67,22 @@ class CommandError(ValueError):
 def list_layers_command(arguments: argparse.Namespace) -> None:
     model = build_model(arguments.model).to(arguments.device)
     print(format_layer_table(list_layers(model, tuple(arguments.input_size))))
+
+
+def report_command(arguments: argparse.Namespace) -> None:
+    # TensorBoard's and the plugin's warnings (a bad record, a 404) reach the user as the report's notes instead.
+    tb_logging.get_logger().setLevel(logging.ERROR)
+    path, notes = write_report(arguments.logdir, arguments.out)
+    left_out = [f"run {run}: {note}" for run, run_notes in notes.items() for note in run_notes]
+    for line in left_out[:_NOTES_SHOWN]:
+        print(f"tb-cnnviz: left out: {line}", file=sys.stderr)
+    more = f" ({len(left_out) - _NOTES_SHOWN} more)" if len(left_out) > _NOTES_SHOWN else ""
+    said = f"; {len(left_out)} pieces left out{more}, each named in it" if left_out else ""
+    runs = f"{len(notes)} run{'s' if len(notes) != 1 else ''}"
+    print(f"tb-cnnviz: report of {runs} written to {path}{said}", file=sys.stderr)
+
+
+_NOTES_SHOWN = 10  # left-out pieces named on stderr; the report names them all
 
 
 def log_checkpoints_command(arguments: argparse.Namespace) -> None:
