@@ -79,17 +79,22 @@ def test_the_penalty_keeps_images_closer_to_the_data_mean():
 
 @pytest.mark.parametrize(("objective", "steps"), [("log_softmax", 64), ("score", 16)])
 def test_one_class_at_a_time_equals_the_batch_and_chunks_do_too(objective, steps):
-    """Equal up to float noise: convolutions may sum in another order for another batch size. The default
-    objective at the kind's default 64 steps; the raw score's gradient does not depend on the forward's
-    values, so it stays equal at any step count (log-softmax's does: at 16 steps the noise flips a max-pool
-    switch and images differ by up to 0.04, see class_visualization's docstring)."""
+    """Equal up to float noise: convolutions may sum in another order for another batch size or thread count.
+    The raw score's gradient does not depend on the forward's values, so it stays equal to 1e-3 at any step
+    count. Log-softmax's does: once the noise flips a max-pool switch the images drift apart (on one CPU thread,
+    by up to 0.044 at 64 steps, 0.003 on average, see class_visualization's docstring), so there the images must
+    agree to well within what another class makes (0.22 on average when two classes swap places)."""
     model, _ = trained_fashion_cnn()
     short = {**SETTINGS, "steps": steps, "objective": objective}
     batched = class_visualization(model, [7, 2, 4], **short)
     alone = torch.cat([class_visualization(model, [index], **short).images for index in (7, 2)])
-    torch.testing.assert_close(alone, batched.images[:2], rtol=0, atol=1e-3)
     chunked = class_visualization(model, [7, 2, 4], **short, memory_budget=1)
-    torch.testing.assert_close(chunked.images, batched.images, rtol=0, atol=1e-3)
+    for images, reference in ((alone, batched.images[:2]), (chunked.images, batched.images)):
+        if objective == "score":
+            torch.testing.assert_close(images, reference, rtol=0, atol=1e-3)
+        else:
+            difference = (images - reference).abs()
+            assert difference.max() < 0.1 and difference.mean() < 0.01, (difference.max(), difference.mean())
     assert chunked.classes == [7, 2, 4]
 
 
