@@ -80,7 +80,9 @@ def test_checkpoints_become_the_steps_of_a_run_in_training_order(checkpoints, im
     assert log_checkpoints(directory, image_folder, run, "--input-mean", "0.5", "--input-std", "0.5") == 0
 
     events = read_cnnviz_events(run)
-    assert set(events) == {"probes", "0/feature_maps", "4/feature_maps"}, "as a training run with CNNVizCallback"
+    expected_tags = {"probes", "0/feature_maps", "4/feature_maps", "0/dynamics", "4/dynamics"}
+    assert set(events) == expected_tags, "the callback's default kinds, as a training run with CNNVizCallback"
+    assert sorted(events["4/dynamics"]) == [0, 2, 4], "how the layer changed from checkpoint to checkpoint"
     probes_info = json.loads(events["probes"][0][0])
     assert probes_info["labels"] == ["boot", "shirt"]
     assert sorted(events["0/feature_maps"]) == sorted(events["4/feature_maps"]) == [0, 2, 4]

@@ -14,8 +14,7 @@ from typing import NoReturn
 import torch
 
 from tb_cnnviz.cli import fashion_mnist
-from tb_cnnviz.writer.kinds import kind_names
-from tb_cnnviz.writer.kinds.feature_maps import FeatureMaps
+from tb_cnnviz.writer.kinds import DEFAULT_KINDS, kind_names
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -101,8 +100,8 @@ def parser(
         "--kinds",
         nargs="+",
         choices=kind_names(),
-        default=[FeatureMaps.name],
-        help=f"what to log per layer, and model-level views (default: {FeatureMaps.name})",
+        default=list(DEFAULT_KINDS),
+        help=f"what to log per layer, and model-level views (default: {' '.join(DEFAULT_KINDS)}, as the callback)",
     )
     _add_held_out_arguments(checkpoints)
     checkpoints.add_argument(

@@ -15,7 +15,7 @@ from tb_cnnviz.methods.model_state import model_device
 from tb_cnnviz.writer.arguments import check_counts
 from tb_cnnviz.writer.background import BackgroundWriter
 from tb_cnnviz.writer.context import LayerContext, StepContext
-from tb_cnnviz.writer.kinds import Kind, resolve_kinds
+from tb_cnnviz.writer.kinds import DEFAULT_KINDS, Kind, resolve_kinds
 from tb_cnnviz.writer.kinds.base import LAYER_SCOPE
 from tb_cnnviz.writer.layer_choice import chosen_layers
 from tb_cnnviz.writer.legacy import with_deprecated_arguments
@@ -58,7 +58,7 @@ class CNNVizCallback:
         probe_labels: Sequence[str] | None = None,
         input_mean: Sequence[float] | None = None,
         input_std: Sequence[float] | None = None,
-        kinds: Sequence[str | Kind] = ("feature_maps", "dynamics"),
+        kinds: Sequence[str | Kind] = DEFAULT_KINDS,
         seed: int = 0,
         blocking: bool = False,
         class_names: Sequence[str] | None = None,

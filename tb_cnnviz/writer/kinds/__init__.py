@@ -25,6 +25,9 @@ REGISTERED = (
     "explanatory_graph.PartGraph",
 )
 
+# What a callback (and `tb-cnnviz checkpoints`) logs when no kinds are named: cheap, and about every layer.
+DEFAULT_KINDS = ("feature_maps", "dynamics")
+
 
 def _load(entry: str) -> type[Kind]:
     module, name = entry.rsplit(".", 1)
