@@ -26,7 +26,7 @@ from tb_cnnviz.cli.checkpoints import (
     state_dict_for,
 )
 from tb_cnnviz.cli.model_factory import build_model
-from tb_cnnviz.cli.probe_images import check_model_takes, load_probe_images, model_input_channels
+from tb_cnnviz.cli.probe_images import probes_for
 from tb_cnnviz.methods.capture import each_feature_map
 from tb_cnnviz.writer.layer_choice import chosen_layers
 
@@ -36,14 +36,7 @@ _COLUMNS = ("layer", "channels", "mean r", f"share > {WEAK_BELOW}", "weak", "unm
 def compare_checkpoints_command(arguments: argparse.Namespace) -> None:
     """Print, per layer, how well the two checkpoints' channels match (a table, or JSON with --json)."""
     model = build_model(arguments.model).to(arguments.device)
-    probes = load_probe_images(
-        arguments.probe_images,
-        model_input_channels(model),
-        size=arguments.image_size,
-        input_mean=arguments.input_mean,
-        input_std=arguments.input_std,
-    )
-    check_model_takes(model, probes.images, arguments.probe_images)
+    probes = probes_for(model, arguments)
     paths = [_one_file(pattern) for pattern in arguments.checkpoints]
     states = [_weights(model, path, arguments.trust_checkpoints) for path in paths]  # all read before any work
     with warnings.catch_warnings(record=True) as caught:

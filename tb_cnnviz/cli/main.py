@@ -39,7 +39,13 @@ from tb_cnnviz.cli.checkpoints import (
 from tb_cnnviz.cli.compare import compare_checkpoints_command
 from tb_cnnviz.cli.layer_listing import format_layer_table, list_layers
 from tb_cnnviz.cli.model_factory import build_model
-from tb_cnnviz.cli.probe_images import ProbeImageError, check_model_takes, load_probe_images, model_input_channels
+from tb_cnnviz.cli.probe_images import (
+    ProbeImageError,
+    check_model_takes,
+    load_probe_images,
+    model_input_channels,
+    probes_for,
+)
 from tb_cnnviz.report.build import write_report
 from tb_cnnviz.writer.callback import CNNVizCallback, CNNVizWarning
 from tb_cnnviz.writer.kinds import KINDS
@@ -87,14 +93,7 @@ _NOTES_SHOWN = 10  # left-out pieces named on stderr; the report names them all
 
 def log_checkpoints_command(arguments: argparse.Namespace) -> None:
     model = build_model(arguments.model).to(arguments.device)
-    probes = load_probe_images(
-        arguments.probe_images,
-        model_input_channels(model),
-        size=arguments.image_size,
-        input_mean=arguments.input_mean,
-        input_std=arguments.input_std,
-    )
-    check_model_takes(model, probes.images, arguments.probe_images)
+    probes = probes_for(model, arguments)
     kinds = _kinds(arguments, model)
 
     # Read every checkpoint once before logging anything, so a bad one fails fast and the order is known.

@@ -6,6 +6,7 @@ plus the normalization used (so the tab shows the images as they looked) and lab
 
 from __future__ import annotations
 
+import argparse
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -184,3 +185,16 @@ def check_model_takes(model: nn.Module, images: torch.Tensor, source: str, what:
             f"the model cannot run on the {what} from {source} (shape {tuple(images.shape)}): {error}; "
             "give images of the size the model was trained on (--image-size H W resizes a folder's images)"
         ) from error
+
+
+def probes_for(model: nn.Module, arguments: argparse.Namespace) -> ProbeImages:
+    """The --probe-images (with --image-size, --input-mean/std) as `model` takes them, checked with one forward."""
+    probes = load_probe_images(
+        arguments.probe_images,
+        model_input_channels(model),
+        size=arguments.image_size,
+        input_mean=arguments.input_mean,
+        input_std=arguments.input_std,
+    )
+    check_model_takes(model, probes.images, arguments.probe_images)
+    return probes
